@@ -1,0 +1,1 @@
+"""Sticky: reality's application layer."""

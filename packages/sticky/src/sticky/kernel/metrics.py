@@ -1,0 +1,36 @@
+"""Prometheus metrics: request counts and latency histograms, one registry per app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "HttpMetrics"]
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class HttpMetrics:
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "sticky_http_requests",
+            "HTTP requests answered, by route and status.",
+            ["service", "method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "sticky_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route.",
+            ["service", "method", "route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.service = service
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(self.service, method, route, str(status)).inc()
+        self.latency.labels(self.service, method, route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,123 @@
+"""ASGI middleware every service runs: request context, metrics, logs, body size limit."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sticky.kernel import tracing
+from sticky.kernel.metrics import HttpMetrics
+from sticky.kernel.problems import payload_too_large
+
+log = structlog.get_logger("sticky.http")
+
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _route_template(app: Any, scope: Scope) -> str:
+    router = getattr(app, "router", None)
+    for route in getattr(router, "routes", ()):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return str(getattr(route, "path", scope["path"]))
+    return "<unmatched>"
+
+
+class RequestContextMiddleware:
+    """Adopt or create the request id and trace, then time, count and log the request."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics, routes_of: Any) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes_of = routes_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        ctx = tracing.from_headers(headers.get("x-request-id"), headers.get("traceparent"))
+        if "x-request-id" not in headers:
+            scope["headers"] = [*scope["headers"], (b"x-request-id", ctx.request_id.encode())]
+        token = tracing.current.set(ctx)
+        structlog.contextvars.bind_contextvars(request_id=ctx.request_id, trace_id=ctx.trace_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", ctx.request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(self.routes_of, scope)
+            self.metrics.observe(scope["method"], route, status, elapsed)
+            if scope["path"] not in _QUIET_PATHS:
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+            structlog.contextvars.unbind_contextvars("request_id", "trace_id")
+            tracing.current.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.limit:
+                    await _send_problem(scope, send, self.limit)
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise payload_too_large(self.limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+async def _send_problem(scope: Scope, send: Send, limit: int) -> None:
+    from sticky.kernel.problems import problem_response
+
+    response = problem_response(payload_too_large(limit))
+    await response(scope, _drain, send)
+
+
+async def _drain() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
