@@ -3,37 +3,32 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import structlog
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sticky.kernel import tracing
 from sticky.kernel.metrics import HttpMetrics
-from sticky.kernel.problems import payload_too_large
+from sticky.kernel.problems import payload_too_large, problem_response
 
 log = structlog.get_logger("sticky.http")
 
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-def _route_template(app: Any, scope: Scope) -> str:
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", ()):
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", scope["path"]))
-    return "<unmatched>"
+def _route_template(scope: Scope) -> str:
+    # The router records the matched route in the scope; label by its template, never by
+    # the raw path, so metrics keep a bounded number of series.
+    route = scope.get("route")
+    return str(getattr(route, "path", "<unmatched>"))
 
 
 class RequestContextMiddleware:
     """Adopt or create the request id and trace, then time, count and log the request."""
 
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics, routes_of: Any) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.routes_of = routes_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,7 +58,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_template(self.routes_of, scope)
+            route = _route_template(scope)
             self.metrics.observe(scope["method"], route, status, elapsed)
             if scope["path"] not in _QUIET_PATHS:
                 log.info(
@@ -99,22 +94,33 @@ class BodyLimitMiddleware:
                     await _send_problem(scope, send, self.limit)
                     return
         received = 0
+        refused = False
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 has been sent; whatever the app says after is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise payload_too_large(self.limit)
+                if received > self.limit and not refused:
+                    if not started:
+                        await _send_problem(scope, send, self.limit)
+                    refused = True
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, limited_receive, send)
+        await self.app(scope, limited_receive, guarded_send)
 
 
 async def _send_problem(scope: Scope, send: Send, limit: int) -> None:
-    from sticky.kernel.problems import problem_response
-
     response = problem_response(payload_too_large(limit))
     await response(scope, _drain, send)
 

@@ -108,7 +108,7 @@ def create_service_app(
         app.include_router(router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, routes_of=app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 
 
