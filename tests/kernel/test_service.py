@@ -132,7 +132,9 @@ async def test_domain_problem(client: httpx.AsyncClient) -> None:
 
 async def test_body_limit_declared_and_streamed(client: httpx.AsyncClient) -> None:
     big = json.dumps({"name": "x" * 4000, "size": 1}).encode()
-    answer = await client.post("/widgets", content=big, headers={"content-type": "application/json"})
+    answer = await client.post(
+        "/widgets", content=big, headers={"content-type": "application/json"}
+    )
     assert answer.status_code == 413
     assert answer.json()["type"].endswith("/payload-too-large")
 

@@ -23,8 +23,15 @@ from sticky.kernel.tokens import (
 
 def sign(key: Ed25519PrivateKey, kid: str, **overrides: Any) -> str:
     now = int(time.time())
-    claims = {"iss": "sticky", "aud": "sticky", "sub": "usr_1", "scope": "user", "jti": "t1",
-              "iat": now, "exp": now + 60}
+    claims = {
+        "iss": "sticky",
+        "aud": "sticky",
+        "sub": "usr_1",
+        "scope": "user",
+        "jti": "t1",
+        "iat": now,
+        "exp": now + 60,
+    }
     claims.update(overrides)
     return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
 
@@ -106,8 +113,14 @@ async def test_alg_none_and_hmac_confusion_are_refused(key: Ed25519PrivateKey) -
     keyset = KeySet()
     keyset.keys["k1"] = key.public_key()
     verifier = TokenVerifier(keyset)
-    claims = {"iss": "sticky", "aud": "sticky", "sub": "usr_1", "scope": "user",
-              "iat": int(time.time()), "exp": int(time.time()) + 60}
+    claims = {
+        "iss": "sticky",
+        "aud": "sticky",
+        "sub": "usr_1",
+        "scope": "user",
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+    }
     unsigned = f"{_b64({'alg': 'none', 'kid': 'k1'})}.{_b64(claims)}."
     with pytest.raises(Problem, match="EdDSA"):
         await verifier.verify(unsigned)

@@ -1,1 +1,90 @@
-"""The public Python SDK for Sticky."""
+"""The public Python SDK for Sticky.
+
+    from sticky_sdk import Sticky
+
+    sticky = Sticky("http://localhost:8080", key="sk_...")
+    me = sticky.users.me()
+
+Everything public is importable from here; the underscored modules are private.
+"""
+
+from sticky_sdk._async_client import AsyncSticky
+from sticky_sdk._base_client import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from sticky_sdk._client import Sticky
+from sticky_sdk._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    EmailNotVerifiedError,
+    EmailTakenError,
+    FieldError,
+    InsufficientScopeError,
+    InternalServerError,
+    InvalidCredentialsError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    RefreshTokenReusedError,
+    StickyError,
+    TokenExpiredError,
+    UnprocessableEntityError,
+    ValidationError,
+    WeakPasswordError,
+)
+from sticky_sdk._models import AccessToken, ApiKey, KeyType, Me, TeamMember, TokenPair, User
+from sticky_sdk._pagination import AsyncPager, Page, Pager
+from sticky_sdk._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APITimeoutError",
+    "AccessToken",
+    "ApiKey",
+    "AsyncPager",
+    "AsyncSticky",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "EmailNotVerifiedError",
+    "EmailTakenError",
+    "FieldError",
+    "InsufficientScopeError",
+    "InternalServerError",
+    "InvalidCredentialsError",
+    "KeyType",
+    "Me",
+    "NotFoundError",
+    "Page",
+    "Pager",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RefreshTokenReusedError",
+    "Sticky",
+    "StickyError",
+    "TeamMember",
+    "TokenExpiredError",
+    "TokenPair",
+    "UnprocessableEntityError",
+    "User",
+    "ValidationError",
+    "WeakPasswordError",
+    "__version__",
+]
+
+# Public objects say they live here, not in the private module that defines them.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("sticky_sdk._"):
+        _obj.__module__ = "sticky_sdk"
+del _name, _obj

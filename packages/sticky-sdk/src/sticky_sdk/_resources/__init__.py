@@ -1,0 +1,1 @@
+"""The platform's resources, each a sync class and its async twin sharing their calls."""
