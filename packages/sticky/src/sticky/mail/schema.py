@@ -1,0 +1,93 @@
+"""The mail service's tables: the outbox (``messages``) and its delivery log (``deliveries``).
+
+The Alembic migrations in ``migrations/versions`` create exactly these; a test compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("idempotency_key", String(200), unique=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("to_address", String(320), nullable=False),
+    Column("template", String(64), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text_body", Text, nullable=False),
+    Column("html_body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime),
+    Column("locked_until", UtcDateTime),
+    Column("lease", String(32)),
+    Column("sent_at", UtcDateTime),
+    CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status"),
+)
+Index(None, messages.c.status, messages.c.next_attempt_at)
+Index(None, messages.c.created_at, messages.c.id)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column(
+        "message_id",
+        String(40),
+        ForeignKey("messages.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("attempt", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+)
