@@ -1,0 +1,1 @@
+"""Alembic migration history of auth's database."""

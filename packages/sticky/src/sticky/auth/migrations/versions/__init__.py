@@ -1,0 +1,1 @@
+"""Auth's revisions, oldest first."""
