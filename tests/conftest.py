@@ -12,6 +12,9 @@ import pytest
 
 from sticky.kernel.settings import Settings
 
+# One running platform per test session, shared by every package that asks for `stack`.
+pytest_plugins = ["tests.stack_fixture"]
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "STICKY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

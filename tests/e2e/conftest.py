@@ -6,7 +6,6 @@ import time
 import httpx
 
 from tests.stack_fixture import RunningStack
-from tests.stack_fixture import stack as stack  # the session's running platform
 
 TOKEN_IN_LINK = re.compile(r"token=([A-Za-z0-9_\-]+)")
 

@@ -1,0 +1,177 @@
+"""The ``sticky`` command: run the platform, one service, migrations, key rotation.
+
+    sticky up                    every service, each its own process, behind Caddy
+    sticky serve <service>       one service in the foreground (a process type)
+    sticky migrate [<service>]   bring databases to their head revision (a one-off step)
+    sticky signing-keys rotate   add a signing key for new access tokens
+    sticky gateway config        print the gateway's generated Caddyfile
+    sticky version
+
+Configuration comes only from ``STICKY_*`` variables. A configuration error prints one
+sentence naming the variable and exits with status 2. Imports are deferred to the command
+that needs them, so the command answers quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sticky.kernel.settings import Settings
+
+# Exit statuses.
+OK = 0
+FAILED = 1
+USAGE = 2  # a configuration error, an unknown service (argparse uses 2 for usage errors too)
+
+
+def _settings() -> Settings:
+    from sticky.kernel.settings import load_settings
+
+    return load_settings()
+
+
+def _logged_settings() -> Settings:
+    """Settings, with logs as JSON lines on stdout like every process's (for admin commands)."""
+    from sticky.kernel.logs import configure_logging
+
+    settings = _settings()
+    configure_logging("cli", settings.log_level)
+    return settings
+
+
+def _up(args: argparse.Namespace) -> int:
+    from sticky.stack.supervisor import Supervisor
+
+    return Supervisor(_settings()).run()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from sticky.kernel.settings import ConfigurationError
+    from sticky.stack.process import run_service
+    from sticky.stack.registry import find
+
+    settings = _settings()
+    process_type = find(args.service)
+    if process_type.dev_only and not settings.is_development:
+        raise ConfigurationError(
+            f"The {process_type.name} service runs only in development, and STICKY_ENV is"
+            f" {settings.env.value}."
+        )
+    run_service(process_type, settings)
+    return OK
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from sticky.stack.migrate import migrate
+    from sticky.stack.registry import REGISTRY, find
+
+    settings = _logged_settings()
+    types = [find(args.service)] if args.service else list(REGISTRY)
+    done = migrate(settings, types)
+    for migrated in done:
+        print(f"{migrated.service}: at revision {migrated.revision} ({migrated.database})")
+    if args.service and not done:
+        print(f"{args.service}: has no database to migrate")
+    return OK
+
+
+def _rotate_signing_key(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sticky.auth.signing import rotate_signing_key
+
+    kid = asyncio.run(rotate_signing_key(_logged_settings()))
+    print(
+        f"Added signing key {kid}: published in the JWKS now, it signs new access tokens"
+        " within seconds; tokens signed with earlier keys stay valid until they expire."
+    )
+    return OK
+
+
+def _gateway_config(args: argparse.Namespace) -> int:
+    from sticky.stack.gateway import caddyfile
+
+    sys.stdout.write(caddyfile(_settings()))
+    return OK
+
+
+def _version(args: argparse.Namespace) -> int:
+    from importlib.metadata import version
+
+    print(f"sticky {version('sticky')}")
+    return OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sticky", description="Sticky: reality's application layer."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+
+    up = commands.add_parser("up", help="run the whole platform locally behind the gateway")
+    up.set_defaults(handler=_up)
+
+    serve = commands.add_parser("serve", help="run one service in the foreground")
+    serve.add_argument("service", help="auth, mail, mailbox, ...")
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="bring databases to their head revision")
+    migrate.add_argument("service", nargs="?", help="only this service (default: all)")
+    migrate.set_defaults(handler=_migrate)
+
+    keys = commands.add_parser("signing-keys", help="manage the access-token signing keys")
+    key_commands = keys.add_subparsers(dest="action", required=True, metavar="<action>")
+    rotate = key_commands.add_parser("rotate", help="add a key that signs new tokens")
+    rotate.set_defaults(handler=_rotate_signing_key)
+
+    gateway = commands.add_parser("gateway", help="the gateway (Caddy)")
+    gateway_commands = gateway.add_subparsers(dest="action", required=True, metavar="<action>")
+    config = gateway_commands.add_parser("config", help="print the generated Caddyfile")
+    config.set_defaults(handler=_gateway_config)
+
+    version = commands.add_parser("version", help="print the version")
+    version.set_defaults(handler=_version)
+    return parser
+
+
+def _sentence(message: str) -> str:
+    message = message.strip()
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
+# Errors the user can act on: (module, class, exit status). Anything else is a bug and keeps
+# its traceback.
+_FAILURES = (
+    ("sticky.kernel.settings", "ConfigurationError", USAGE),
+    ("sticky.stack.registry", "UnknownService", USAGE),
+    ("sticky.stack.gateway", "GatewayError", FAILED),
+    ("sticky.stack.migrate", "MigrationError", FAILED),
+)
+
+
+def _known_failure(exc: Exception) -> int | None:
+    # Only a module already imported can have raised, so nothing is imported here.
+    for module_name, class_name, status in _FAILURES:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(exc, getattr(module, class_name)):
+            return status
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        code = _known_failure(exc)
+        if code is None:
+            raise
+        print(f"sticky: {_sentence(str(exc))}", file=sys.stderr)
+        return code
+    return status

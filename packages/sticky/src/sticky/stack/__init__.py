@@ -1,0 +1,1 @@
+"""Running the platform: the process types, the gateway's configuration, ``sticky up``."""
