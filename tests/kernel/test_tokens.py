@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -148,3 +149,29 @@ def test_principal_permissions() -> None:
     with pytest.raises(Problem):
         member.require_owner()
     Principal("usr_1", Scope.PRIVATE, "t").require_owner()
+
+
+async def test_a_verified_token_is_remembered_until_it_expires(
+    key: Ed25519PrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyset = KeySet()
+    keyset.keys["k1"] = key.public_key()
+    verifier = TokenVerifier(keyset, cache_size=2)
+    token = sign(key, "k1", exp=int(time.time()) + 2)
+    first = await verifier.verify(token)
+    calls = 0
+    real_decode = TokenVerifier.decode_claims
+
+    def counting(token: str, key: object) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return real_decode(token, key)
+
+    monkeypatch.setattr(TokenVerifier, "decode_claims", staticmethod(counting))
+    assert await verifier.verify(token) is first
+    assert calls == 0
+    monkeypatch.undo()
+    await asyncio.sleep(max(0.0, int(time.time()) + 2 - time.time() + 0.1))
+    with pytest.raises(Problem) as caught:
+        await verifier.verify(token)
+    assert caught.value.slug == "token-expired"

@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness={"database": database_ready, "signing-key": signing_key_ready},
         description="Accounts, API keys, team members, sessions and signing keys.",
+        idempotency=lambda: app.state.auth.store.engine,
     )
 
     async def on_auth_error(request: Request, exc: Exception) -> Response:

@@ -15,7 +15,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sticky.kernel.idempotency import IdempotencyMiddleware
 from sticky.kernel.metrics import CONTENT_TYPE_LATEST, HttpMetrics
 from sticky.kernel.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from sticky.kernel.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
@@ -46,6 +48,7 @@ def create_service_app(
     lifespan: Lifespan | None = None,
     readiness: Mapping[str, ReadinessCheck] | None = None,
     description: str = "",
+    idempotency: Callable[[], AsyncEngine] | None = None,
 ) -> FastAPI:
     checks = dict(readiness or {})
     started_at = time.time()
@@ -107,6 +110,11 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
 
+    if idempotency is not None:
+        # Inside the body limit, so the body it buffers is already bounded.
+        app.add_middleware(
+            IdempotencyMiddleware, engine=idempotency, secret_key=settings.secret_key
+        )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

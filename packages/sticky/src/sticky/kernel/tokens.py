@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,14 +132,23 @@ def jwks_url(auth_internal_url: str) -> str:
 
 
 class TokenVerifier:
-    """Verifies access tokens against a cached key set."""
+    """Verifies access tokens against a cached key set.
 
-    def __init__(self, load_keys: KeyLoader, min_refetch_seconds: float = 5.0) -> None:
+    A client sends the same access token with every request for its lifetime, so tokens
+    already verified are remembered (bounded, until their ``exp``): a repeat costs a dict
+    lookup instead of a signature check.
+    """
+
+    def __init__(
+        self, load_keys: KeyLoader, min_refetch_seconds: float = 5.0, cache_size: int = 10_000
+    ) -> None:
         self._load_keys = load_keys
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
         self._min_refetch = min_refetch_seconds
         self._lock = asyncio.Lock()
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._cache_size = cache_size
 
     async def _key_for(self, kid: str) -> Any:
         key = self._keys.get(kid)
@@ -163,6 +173,20 @@ class TokenVerifier:
         return key
 
     async def verify(self, token: str) -> Principal:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, expires_at = remembered
+            if time.time() < expires_at:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal, expires_at = await self._verify(token)
+        self._verified[token] = (principal, expires_at)
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -173,10 +197,16 @@ class TokenVerifier:
         if not isinstance(kid, str) or not kid:
             raise unauthorized("The access token names no signing key.", "invalid-token")
         key = await self._key_for(kid)
-        return self.decode(token, key)
+        claims = self.decode_claims(token, key)
+        return Principal.from_claims(claims), float(claims["exp"])
 
     @staticmethod
     def decode(token: str, key: Any) -> Principal:
+        """Verify ``token`` with ``key`` (no cache, no key lookup)."""
+        return Principal.from_claims(TokenVerifier.decode_claims(token, key))
+
+    @staticmethod
+    def decode_claims(token: str, key: Any) -> dict[str, Any]:
         try:
             claims = jwt.decode(
                 token,
@@ -193,7 +223,7 @@ class TokenVerifier:
             ) from None
         except jwt.InvalidTokenError as exc:
             raise unauthorized(f"The access token is invalid ({exc}).", "invalid-token") from None
-        return Principal.from_claims(claims)
+        return claims
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from sticky.kernel.idempotency import idempotency_table
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -154,3 +156,6 @@ mail_outbox = sa.Table(
     sa.Column("failed_at", UTCDateTime, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
 )
+
+# Answers to requests sent with an Idempotency-Key (kept by the kernel's middleware).
+idempotency_keys = idempotency_table(metadata)

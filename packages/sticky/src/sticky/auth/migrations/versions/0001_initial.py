@@ -155,9 +155,23 @@ def upgrade() -> None:
     op.create_index("ix_mail_outbox_recipient", "mail_outbox", ["recipient"])
     op.create_index("ix_mail_outbox_next_attempt_at", "mail_outbox", ["next_attempt_at"])
 
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("owner", sa.String(64), nullable=False),
+        sa.Column("key", sa.String(255), nullable=False),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("status", sa.Integer, nullable=True),
+        sa.Column("response", sa.Text, nullable=True),
+        _at("created_at"),
+        _at("locked_until"),
+        sa.PrimaryKeyConstraint("owner", "key", name="pk_idempotency_keys"),
+    )
+    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+
 
 def downgrade() -> None:
     for table in (
+        "idempotency_keys",
         "mail_outbox",
         "rate_limits",
         "signing_keys",

@@ -1,0 +1,277 @@
+"""Idempotency keys: a POST sent twice with the same ``Idempotency-Key`` acts once.
+
+The first request runs and its answer is kept (encrypted, for 24 hours) in the service's own
+database; a repeat with the same key and the same request gets the kept answer back, marked
+``Idempotent-Replayed: true``. The same key with a different request is refused (422
+``idempotency-key-reused``), and a repeat that arrives while the first is still running is
+told to retry (409 ``idempotency-key-in-use``). Keys are scoped to the credential that sent
+them, so two callers can never see each other's answers. Answers of 5xx are not kept: the
+request may be retried and run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sticky.kernel import crypto
+from sticky.kernel.problems import Problem, problem_response
+
+KEEP_FOR = timedelta(hours=24)
+RUNNING_LEASE = timedelta(seconds=60)
+MAX_KEY_LENGTH = 255
+_METHODS = frozenset({"POST", "PATCH"})
+_PURPOSE = "idempotency"
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    """The table each service that honours idempotency keys adds to its schema."""
+    return Table(
+        "idempotency_keys",
+        metadata,
+        Column("owner", String(64), primary_key=True),
+        Column("key", String(MAX_KEY_LENGTH), primary_key=True),
+        Column("fingerprint", String(64), nullable=False),
+        Column("status", Integer, nullable=True),
+        Column("response", Text, nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("locked_until", DateTime(timezone=True), nullable=False),
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class IdempotencyMiddleware:
+    """Honours ``Idempotency-Key`` on POST and PATCH requests."""
+
+    def __init__(self, app: ASGIApp, engine: Callable[[], AsyncEngine], secret_key: str) -> None:
+        self.app = app
+        self._engine = engine  # a getter: services open their engine in their lifespan
+        self.secret_key = secret_key
+        self.table = idempotency_table(MetaData())
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        raw_key = headers.get(b"idempotency-key")
+        if raw_key is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1").strip()
+        if not key or len(key) > MAX_KEY_LENGTH:
+            problem = Problem(
+                400,
+                "invalid-idempotency-key",
+                "Bad request",
+                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.",
+            )
+            await problem_response(problem)(scope, receive, send)
+            return
+
+        body, disconnected = await _read_body(receive)
+        if disconnected:
+            return
+        owner = hashlib.sha256(headers.get(b"authorization", b"anonymous")).hexdigest()
+        fingerprint = hashlib.sha256(
+            b"\n".join(
+                [
+                    scope["method"].encode(),
+                    scope["path"].encode(),
+                    scope.get("query_string", b""),
+                    body,
+                ]
+            )
+        ).hexdigest()
+
+        replay = await self._begin(owner, key, fingerprint)
+        if replay is not None:
+            await replay(scope, receive, send)
+            return
+
+        captured = _Captured()
+
+        async def replay_body() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capture(message: Message) -> None:
+            captured.add(message)
+            await send(message)
+
+        try:
+            await self.app(scope, replay_body, capture)
+        except BaseException:
+            await self._forget(owner, key)
+            raise
+        if captured.status is None or captured.status >= 500 or captured.streamed:
+            await self._forget(owner, key)
+        else:
+            await self._keep(owner, key, captured)
+
+    async def _begin(self, owner: str, key: str, fingerprint: str) -> Any:
+        now = _now()
+        row = {
+            "owner": owner,
+            "key": key,
+            "fingerprint": fingerprint,
+            "status": None,
+            "response": None,
+            "created_at": now,
+            "locked_until": now + RUNNING_LEASE,
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(self.table).where(self.table.c.created_at < now - KEEP_FOR))
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(self.table).values(**row))
+            return None
+        except IntegrityError:
+            pass
+        async with self.engine.begin() as conn:
+            found = (
+                (
+                    await conn.execute(
+                        select(self.table).where(
+                            and_(self.table.c.owner == owner, self.table.c.key == key)
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if found is None:  # forgotten between our insert and this read: run it
+                await conn.execute(insert(self.table).values(**row))
+                return None
+            if found["fingerprint"] != fingerprint:
+                return problem_response(
+                    Problem(
+                        422,
+                        "idempotency-key-reused",
+                        "Idempotency key reused",
+                        "This Idempotency-Key was already used with a different request; use a"
+                        " new key for a new request.",
+                    )
+                )
+            if found["status"] is None:
+                if _aware(found["locked_until"]) > now:
+                    return problem_response(
+                        Problem(
+                            409,
+                            "idempotency-key-in-use",
+                            "Request in progress",
+                            "A request with this Idempotency-Key is still being processed;"
+                            " retry shortly.",
+                            headers={"Retry-After": "1"},
+                        )
+                    )
+                # The first attempt died without answering: this one takes over.
+                await conn.execute(
+                    update(self.table)
+                    .where(and_(self.table.c.owner == owner, self.table.c.key == key))
+                    .values(locked_until=now + RUNNING_LEASE)
+                )
+                return None
+        stored = orjson.loads(crypto.decrypt(self.secret_key, _PURPOSE, found["response"]))
+        return _Replay(found["status"], stored["headers"], stored["body"].encode("latin-1"))
+
+    async def _keep(self, owner: str, key: str, captured: _Captured) -> None:
+        kept = orjson.dumps({"headers": captured.headers, "body": captured.body.decode("latin-1")})
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(self.table)
+                .where(and_(self.table.c.owner == owner, self.table.c.key == key))
+                .values(
+                    status=captured.status, response=crypto.encrypt(self.secret_key, _PURPOSE, kept)
+                )
+            )
+
+    async def _forget(self, owner: str, key: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(self.table).where(and_(self.table.c.owner == owner, self.table.c.key == key))
+            )
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"", True
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
+
+
+_SKIPPED_HEADERS = frozenset({"content-length", "x-request-id", "date", "server"})
+
+
+class _Captured:
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+        self.streamed = False
+
+    def add(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = [
+                (k.decode("latin-1"), v.decode("latin-1"))
+                for k, v in message.get("headers", [])
+                if k.decode("latin-1").lower() not in _SKIPPED_HEADERS
+            ]
+        elif message["type"] == "http.response.body":
+            self.chunks.append(message.get("body", b""))
+            if len(self.chunks) > 1 and message.get("more_body", False):
+                self.streamed = True
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+class _Replay:
+    def __init__(self, status: int, headers: list[list[str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers]
+        headers.append((b"content-length", str(len(self.body)).encode()))
+        headers.append((b"idempotent-replayed", b"true"))
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
