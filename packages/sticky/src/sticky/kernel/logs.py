@@ -55,8 +55,6 @@ def configure_logging(service: str, level: str = "info") -> None:
     root.setLevel(_LEVELS[level])
     # Our middleware logs each request once; uvicorn's access log would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
-    # Readiness checks read the migration state every few seconds; Alembic says so each time.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -12,9 +12,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, create_engine, pool
+from sqlalchemy import MetaData, create_engine, inspect, pool, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sticky.kernel.database import add_sqlite_pragmas, ensure_sqlite_directory, sync_url
@@ -40,8 +39,17 @@ def head_revision(package: str) -> str | None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None when never migrated).
+
+    Read straight from Alembic's version table: readiness asks every few seconds, and a
+    full MigrationContext would log its set-up each time.
+    """
+
     def read(connection: Any) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+        return None if row is None else str(row[0])
 
     async with engine.connect() as connection:
         return await connection.run_sync(read)
