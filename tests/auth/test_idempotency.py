@@ -35,3 +35,37 @@ async def test_a_retried_rotation_returns_the_same_key(
         "/v1/auth/token", headers={"Authorization": f"Bearer {first.json()['key']}"}
     )
     assert token.status_code == 200
+
+
+async def test_keys_belong_to_the_caller_not_the_token(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    rotated = await client.post("/v1/keys/private/rotate", headers=account.headers)
+    private_key = rotated.json()["key"]
+    exchanged = await client.post(
+        "/v1/auth/token", headers={"Authorization": f"Bearer {private_key}"}
+    )
+    other_token = {"Authorization": f"Bearer {exchanged.json()['accessToken']}"}
+    body = {"name": "Grace", "email": "grace@example.com", "permissions": []}
+    first = await client.post(
+        "/v1/team-members", json=body, headers={**account.headers, "Idempotency-Key": "invite"}
+    )
+    again = await client.post(
+        "/v1/team-members", json=body, headers={**other_token, "Idempotency-Key": "invite"}
+    )
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_forged_token_cannot_claim_anothers_keys(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    headers = {**account.headers, "Idempotency-Key": "mine"}
+    first = await client.post("/v1/keys/private/rotate", headers=headers)
+    assert first.status_code == 201
+    header, payload, _ = account.access_token.split(".")
+    forged = {"Authorization": f"Bearer {header}.{payload}.AAAA", "Idempotency-Key": "mine"}
+    answer = await client.post("/v1/keys/private/rotate", headers=forged)
+    assert answer.status_code == 401
+    assert first.json()["key"] not in answer.text

@@ -4,8 +4,9 @@ The first request runs and its answer is kept (encrypted, for 24 hours) in the s
 database; a repeat with the same key and the same request gets the kept answer back, marked
 ``Idempotent-Replayed: true``. The same key with a different request is refused (422
 ``idempotency-key-reused``), and a repeat that arrives while the first is still running is
-told to retry (409 ``idempotency-key-in-use``). Keys are scoped to the credential that sent
-them, so two callers can never see each other's answers. Answers of 5xx are not kept: the
+told to retry (409 ``idempotency-key-in-use``). Keys are scoped to the caller who sent them
+(the verified user, or team member), so one caller never sees another's answers while
+all the credentials of one caller share their keys. Answers of 5xx are not kept: the
 request may be retried and run again.
 """
 
@@ -104,7 +105,7 @@ class IdempotencyMiddleware:
         body, disconnected = await _read_body(receive)
         if disconnected:
             return
-        owner = hashlib.sha256(headers.get(b"authorization", b"anonymous")).hexdigest()
+        owner = await _owner(scope, headers.get(b"authorization"))
         fingerprint = hashlib.sha256(
             b"\n".join(
                 [
@@ -222,6 +223,29 @@ class IdempotencyMiddleware:
             await conn.execute(
                 delete(self.table).where(and_(self.table.c.owner == owner, self.table.c.key == key))
             )
+
+
+async def _owner(scope: Scope, authorization: bytes | None) -> str:
+    """Whose key this is: the verified caller, so every credential of theirs shares it.
+
+    An access token is verified here (not merely decoded), or a forged token could name
+    someone else and be replayed their answers. Anything else (no credentials, an API key
+    being exchanged, a token that fails verification) is scoped to the header itself; the
+    route then refuses what needs refusing.
+    """
+    if authorization:
+        value = authorization.decode("latin-1")
+        scheme, _, token = value.partition(" ")
+        verifier = getattr(getattr(scope.get("app"), "state", None), "verifier", None)
+        if scheme.lower() == "bearer" and token.count(".") == 2 and verifier is not None:
+            try:
+                principal = await verifier.verify(token.strip())
+            except Exception:  # the route will answer the same failure properly
+                principal = None
+            if principal is not None:
+                who = f"{principal.user_id}/{principal.team_member_id or principal.service or ''}"
+                return hashlib.sha256(who.encode()).hexdigest()
+    return hashlib.sha256(b"header:" + (authorization or b"anonymous")).hexdigest()
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
