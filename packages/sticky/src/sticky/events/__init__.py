@@ -1,0 +1,1 @@
+"""The events service: the event log, streams, subscriptions and analytics projections."""
