@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import json
 import os
 import re
 import time
@@ -203,6 +204,62 @@ def team_members(ada: Ada, run: Run) -> None:
         run.namespace["as_grace"].users.me()  # her key stopped working
 
 
+def recording_events(ada: Ada, run: Run) -> None:
+    ack, acks, again = run.namespace["ack"], run.namespace["acks"], run.namespace["again"]
+    assert run.shown["ack.id, ack.position, ack.duplicate"] == (ack.id, ack.position, False)
+    assert ack.id.startswith("evt_") and acks[1].id.startswith("evt_")
+    assert acks[0].id == "door-3-0800" and ack.position < acks[0].position < acks[1].position
+    assert run.shown["again.duplicate"] is True and again.position == acks[0].position
+    stored = list(ada.sticky.events.list())
+    assert [e.type for e in stored] == ["CHECK_IN", "X_DOOR_OPENED", "MESSAGE"]
+    assert (stored[0].thing_id, stored[0].custom_data) == ("thg_door", {"door": 3})
+    assert stored[0].created_at.tzinfo is not None
+
+
+def door_events(ada: Ada) -> None:
+    ada.sticky.events.create_many(
+        [{"type": "CHECK_IN", "custom_data": {"n": n}} for n in range(2)]
+        + [{"type": "X_DOOR_OPENED", "thing_id": "thg_door"} for _ in range(3)]
+    )
+
+
+def reading_the_log(ada: Ada, run: Run) -> None:
+    assert run.printed == "X_DOOR_OPENED thg_door UTC\n" * 3
+    page, later = run.namespace["page"], run.namespace["later"]
+    assert len(page) == 2 and page.has_more and page.next_cursor
+    assert len(later) == 2 and later.data[0].position > page.data[1].position
+
+
+def exporting(ada: Ada, run: Run) -> None:
+    exported = Path("events.ndjson").read_bytes()  # the test runs in its own directory
+    assert run.namespace["size"] == len(exported)
+    types = [json.loads(line)["type"] for line in exported.splitlines()]
+    assert types == ["CHECK_IN"] * 2 + ["X_DOOR_OPENED"] * 3
+    assert Path("events-copy.ndjson").read_bytes() == exported
+    table = Path("doors.csv").read_text().splitlines()
+    assert table[0].split(",")[:3] == ["id", "position", "type"] and len(table) == 6
+    assert run.namespace["checked_in"] == [{"n": 0}, {"n": 1}]
+    assert run.namespace["header"] == table[0]
+
+
+def following_the_log(ada: Ada, run: Run) -> None:
+    assert run.printed == "CHECK_IN {'door': 1}\nCHECK_IN {'door': 2}\n"
+
+
+def analytics(ada: Ada, run: Run) -> None:
+    days = {event.created_at.date().isoformat() for event in ada.sticky.events.list()}
+    assert len(days) == 1  # the day the example ran (the projection counts in UTC)
+    (day,) = days
+    assert sorted(run.printed.splitlines()) == [f"{day} CHECK_IN 2 0", f"{day} X_DOOR_OPENED 3 0"]
+
+
+def streams(ada: Ada, run: Run) -> None:
+    assert run.printed == "order-1042 -1 0\n"
+    assert run.namespace["history"] == [(0, "X_ORDER_PLACED"), (1, "X_ORDER_SHIPPED")]
+    (shipped,) = run.namespace["shipped"]
+    assert (shipped.stream, shipped.version, shipped.duplicate) == ("order-1042", 1, False)
+
+
 def twelve_members(ada: Ada) -> None:
     for number in range(1, 13):
         ada.sticky.team_members.create(f"Member {number}", f"m{number}@example.com", [])
@@ -258,6 +315,12 @@ EXAMPLES = [
     Example("Exchanging a key yourself", exchanging_a_key),
     Example("The account and its keys", the_account_and_its_keys, given=sign_in_elsewhere),
     Example("Team members", team_members),
+    Example("Recording events", recording_events),
+    Example("Reading the log", reading_the_log, given=door_events),
+    Example("Exporting", exporting, given=door_events),
+    Example("Following the log", following_the_log),
+    Example("Analytics", analytics, given=door_events),
+    Example("Streams", streams),
     Example("Pagination", pagination, given=twelve_members),
     Example("Errors", errors),
     Example("Retries", retries),
@@ -278,12 +341,13 @@ def test_every_python_block_is_run_or_checked() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: re.sub(r"\W+", "-", e.heading))
 def test_sdk_example(
-    example: Example, stack: RunningStack, monkeypatch: pytest.MonkeyPatch
+    example: Example, stack: RunningStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     block = sdk_blocks("python")[EXAMPLES.index(example)]
     assert block.heading == example.heading
     monkeypatch.setenv("STICKY_URL", stack.base_url)
     monkeypatch.delenv("STICKY_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # examples that write files write them here
     ada = Ada.signed_in(stack) if example.signed_in else Ada.without_account(stack)
     example.given(ada)
     namespace: dict[str, Any] = {"Sticky": Sticky, "sticky": ada.sticky}

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from sticky_sdk import AsyncSticky, Sticky
+from tests.sdk.events_fake import Kit
 from tests.sdk.fake_platform import FakePlatform
 
 BASE_URL = "http://sticky.test"
@@ -72,3 +73,9 @@ def _no_sticky_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     """A harness for each kind of client in turn."""
     yield Harness(request.param)
+
+
+@pytest.fixture(params=["sync", "async"])
+def kit(request: pytest.FixtureRequest) -> Kit:
+    """A client of each kind in turn, wired to a fake of the events service."""
+    return Kit(request.param)

@@ -17,6 +17,7 @@ from sticky_sdk import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    DuplicateEventIdError,
     EmailNotVerifiedError,
     EmailTakenError,
     InsufficientScopeError,
@@ -33,6 +34,7 @@ from sticky_sdk import (
     UnprocessableEntityError,
     ValidationError,
     WeakPasswordError,
+    WrongExpectedVersionError,
 )
 from tests.sdk.conftest import Harness, run
 from tests.sdk.fake_platform import problem
@@ -64,6 +66,8 @@ def _raised(response: httpx.Response | Exception, max_retries: int = 0) -> Stick
         (403, "email-not-verified", EmailNotVerifiedError, [PermissionDeniedError]),
         (403, "insufficient-scope", InsufficientScopeError, [PermissionDeniedError]),
         (409, "email-taken", EmailTakenError, [ConflictError]),
+        (409, "wrong-expected-version", WrongExpectedVersionError, [ConflictError]),
+        (409, "duplicate-event-id", DuplicateEventIdError, [ConflictError]),
         (422, "weak-password", WeakPasswordError, [UnprocessableEntityError, ValidationError]),
         (400, "invalid-verification-token", BadRequestError, []),
         (401, "invalid-api-key", AuthenticationError, []),

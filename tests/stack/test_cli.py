@@ -118,16 +118,24 @@ def test_gateway_config_prints_a_caddyfile_caddy_accepts(tmp_path: Path) -> None
 def test_migrate_brings_every_database_to_head_and_can_run_again(tmp_path: Path) -> None:
     first = sticky(tmp_path, "migrate")
     assert first.returncode == 0, first.stderr
-    assert [line.split()[0] for line in said(first)] == ["auth:", "mail:"]
+    assert [line.split()[0] for line in said(first)] == ["auth:", "events:", "mail:"]
     assert said(first)[0].startswith("auth: at revision ")
     assert '"Running upgrade' in first.stdout  # Alembic's own log, as JSON
     assert (tmp_path / "data" / "auth.sqlite3").exists()
     assert (tmp_path / "data" / "mail.sqlite3").exists()
+    assert (tmp_path / "data" / "events.sqlite3").exists()
     again = sticky(tmp_path, "migrate", "auth")
     assert again.returncode == 0
     assert said(again) == said(first)[:1]
     assert '"Running upgrade' not in again.stdout
     assert said(sticky(tmp_path, "migrate", "mailbox")) == ["mailbox: has no database to migrate"]
+
+
+def test_events_rebuild_recomputes_the_projections(tmp_path: Path) -> None:
+    assert sticky(tmp_path, "migrate", "events").returncode == 0
+    result = sticky(tmp_path, "events", "rebuild")
+    assert result.returncode == 0, result.stderr
+    assert said(result) == ["Rebuilt the events projections from 0 events."]
 
 
 def test_migrate_names_a_bad_database_url(tmp_path: Path) -> None:

@@ -29,12 +29,11 @@ from sticky.stack.gateway import (
     caddyfile,
     write_config,
 )
-from sticky.stack.registry import REGISTRY, ProcessType, below
+from sticky.stack.registry import REGISTRY, ProcessType
 from tests.conftest import free_port
 
 # Services still to come, so that routing is tested with the catch-all in place.
 API = ProcessType("api", "x:y", routes=("/v1/*", "/t/*", "/go/*", "/v2/payhook/*"))
-EVENTS = ProcessType("events", "x:y", routes=("/v1/events*", *below("/v1/streams")))
 DOWN = ProcessType("geo", "x:y", routes=("/v1/geo/*",))  # nothing listens on its port
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
@@ -75,7 +74,7 @@ def variants(tmp_path: Path) -> dict[str, Settings]:
 @pytest.mark.parametrize("variant", ["development", "all interfaces", "tls in front", "tls here"])
 def test_caddy_validates_the_generated_config(tmp_path: Path, variant: str) -> None:
     settings = variants(tmp_path)[variant]
-    config = write_config(settings, [*REGISTRY, API, EVENTS])
+    config = write_config(settings, [*REGISTRY, API])
     result = caddy("validate", config, settings)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Valid configuration" in result.stdout + result.stderr
@@ -149,7 +148,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         geo_port=free_port(),
         **ports,  # type: ignore[arg-type]
     )
-    config = write_config(settings, [*REGISTRY, API, EVENTS, DOWN])
+    config = write_config(settings, [*REGISTRY, API, DOWN])
     process = subprocess.Popen(
         caddy_command(config),
         env=caddy_environment(settings),

@@ -15,7 +15,6 @@ from sticky.stack.registry import (
 )
 
 API = ProcessType("api", "x:y", routes=("/v1/*", "/t/*", "/go/*", "/v2/payhook/*"))
-EVENTS = ProcessType("events", "x:y", routes=("/v1/events*", "/v1/streams/*"))
 
 
 def test_each_service_has_a_factory_and_its_port() -> None:
@@ -36,11 +35,11 @@ def test_the_mailbox_runs_only_outside_production() -> None:
     )
     assert "mailbox" in development
     assert "mailbox" not in [p.name for p in process_types(production)]
-    assert {"auth", "mail"} <= set(development)
+    assert {"auth", "events", "mail"} <= set(development)
 
 
 def test_more_specific_prefixes_come_first_whatever_the_order() -> None:
-    for types in ([API, EVENTS, *REGISTRY], [*REGISTRY, EVENTS, API]):
+    for types in ([API, *REGISTRY], [*REGISTRY, API]):
         order = [prefix for prefix, _ in by_specificity(types)]
         assert order.index("/v1/auth/*") < order.index("/v1/*")
         assert order.index("/v1/events*") < order.index("/v1/*")
@@ -64,5 +63,5 @@ def test_one_prefix_cannot_go_to_two_services() -> None:
 
 def test_an_unknown_service_is_named_with_the_known_ones() -> None:
     assert find("auth").migrations == "sticky.auth"
-    with pytest.raises(UnknownService, match=r"'billing'.*auth, mail, mailbox"):
+    with pytest.raises(UnknownService, match=r"'billing'.*auth, events, mail, mailbox"):
         find("billing")

@@ -15,7 +15,7 @@ from tests.stack_fixture import RunningStack
 
 pytestmark = pytest.mark.stack
 
-SERVICES = ("auth", "mail", "mailbox")
+SERVICES = ("auth", "events", "mail", "mailbox")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 

@@ -19,6 +19,7 @@ from sticky_sdk._exceptions import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    DuplicateEventIdError,
     EmailNotVerifiedError,
     EmailTakenError,
     FieldError,
@@ -35,9 +36,22 @@ from sticky_sdk._exceptions import (
     UnprocessableEntityError,
     ValidationError,
     WeakPasswordError,
+    WrongExpectedVersionError,
 )
-from sticky_sdk._models import AccessToken, ApiKey, KeyType, Me, TeamMember, TokenPair, User
+from sticky_sdk._models import (
+    AccessToken,
+    ApiKey,
+    Appended,
+    Event,
+    KeyType,
+    Me,
+    StatsRow,
+    TeamMember,
+    TokenPair,
+    User,
+)
 from sticky_sdk._pagination import AsyncPager, Page, Pager
+from sticky_sdk._streaming import AsyncStream, Stream
 from sticky_sdk._version import __version__
 
 __all__ = [
@@ -50,13 +64,17 @@ __all__ = [
     "APITimeoutError",
     "AccessToken",
     "ApiKey",
+    "Appended",
     "AsyncPager",
     "AsyncSticky",
+    "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "DuplicateEventIdError",
     "EmailNotVerifiedError",
     "EmailTakenError",
+    "Event",
     "FieldError",
     "InsufficientScopeError",
     "InternalServerError",
@@ -70,8 +88,10 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RefreshTokenReusedError",
+    "StatsRow",
     "Sticky",
     "StickyError",
+    "Stream",
     "TeamMember",
     "TokenExpiredError",
     "TokenPair",
@@ -79,6 +99,7 @@ __all__ = [
     "User",
     "ValidationError",
     "WeakPasswordError",
+    "WrongExpectedVersionError",
     "__version__",
 ]
 

@@ -22,7 +22,9 @@ from sticky_sdk._exceptions import (
 from sticky_sdk._models import TokenPair
 from sticky_sdk._pagination import AsyncPager, Page
 from sticky_sdk._resources.auth import AsyncAuth
+from sticky_sdk._resources.events import AsyncEvents
 from sticky_sdk._resources.keys import AsyncKeys
+from sticky_sdk._resources.streams import AsyncStreams
 from sticky_sdk._resources.team_members import AsyncTeamMembers
 from sticky_sdk._resources.users import AsyncUsers
 from sticky_sdk._streaming import AsyncStream
@@ -67,6 +69,8 @@ class AsyncSticky(BaseClient):
         self.users = AsyncUsers(self)
         self.keys = AsyncKeys(self)
         self.team_members = AsyncTeamMembers(self)
+        self.events = AsyncEvents(self)
+        self.streams = AsyncStreams(self)
 
     async def aclose(self) -> None:
         """Close the connections; the client cannot be used afterwards."""

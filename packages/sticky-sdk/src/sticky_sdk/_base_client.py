@@ -99,13 +99,17 @@ class BaseClient:
             headers["Authorization"] = f"Bearer {token}"
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
-        return http.build_request(
+        request = http.build_request(
             call.method,
             call.path,
             json=call.json,
             params=call.query() or None,
             headers=headers,
         )
+        if call.read_timeout is not None:
+            timeout = dict(request.extensions.get("timeout", {}))
+            request.extensions["timeout"] = {**timeout, "read": call.read_timeout}
+        return request
 
     @staticmethod
     def _decode(call: Call[T], response: httpx.Response) -> T:

@@ -25,7 +25,8 @@ class Call(Generic[T]):
     the others carry none. POSTs get an ``Idempotency-Key`` (``idempotency_key``, or a fresh
     one per call) unless ``replayable`` is False: a call the platform must never see twice
     (spending a refresh token) has no key, so it is not retried once it may have been sent.
-    For streamed calls ``parse`` reads one NDJSON line at a time.
+    For streamed calls ``parse`` reads one NDJSON line at a time; ``read_timeout`` replaces
+    the client's for a call whose answer may be idle for a while (a followed stream).
     """
 
     method: str
@@ -37,6 +38,7 @@ class Call(Generic[T]):
     authenticated: bool = True
     idempotency_key: str | None = None
     replayable: bool = True
+    read_timeout: float | None = None
 
     def query(self) -> dict[str, QueryValue]:
         """The query parameters that have a value."""

@@ -23,7 +23,9 @@ from sticky_sdk._exceptions import (
 from sticky_sdk._models import TokenPair
 from sticky_sdk._pagination import Page, Pager
 from sticky_sdk._resources.auth import Auth
+from sticky_sdk._resources.events import Events
 from sticky_sdk._resources.keys import Keys
+from sticky_sdk._resources.streams import Streams
 from sticky_sdk._resources.team_members import TeamMembers
 from sticky_sdk._resources.users import Users
 from sticky_sdk._streaming import Stream
@@ -69,6 +71,8 @@ class Sticky(BaseClient):
         self.users = Users(self)
         self.keys = Keys(self)
         self.team_members = TeamMembers(self)
+        self.events = Events(self)
+        self.streams = Streams(self)
 
     def close(self) -> None:
         """Close the connections; the client cannot be used afterwards."""

@@ -17,7 +17,9 @@ The tree::
         │   └── InsufficientScopeError     403 insufficient-scope
         ├── NotFoundError                  404
         ├── ConflictError                  409
-        │   └── EmailTakenError            409 email-taken
+        │   ├── EmailTakenError            409 email-taken
+        │   ├── WrongExpectedVersionError  409 wrong-expected-version
+        │   └── DuplicateEventIdError      409 duplicate-event-id
         ├── PayloadTooLargeError           413
         ├── UnprocessableEntityError       422 (also importable as ValidationError)
         │   └── WeakPasswordError          422 weak-password
@@ -174,6 +176,34 @@ class EmailTakenError(ConflictError):
     """409 email-taken: an account already uses this email address."""
 
 
+class WrongExpectedVersionError(ConflictError):
+    """409 wrong-expected-version: the stream is not at the version the append expected.
+
+    :attr:`stream`, :attr:`expected_version` and :attr:`actual_version` say where it is
+    (``-1``: the stream does not exist); nothing of the batch was written.
+    """
+
+    def __init__(self, **fields: Any) -> None:
+        body = fields.get("body")
+        extra: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+        self.stream: str | None = _text_or_none(extra.get("stream"))
+        self.expected_version: int | None = _int_or_none(extra.get("expectedVersion"))
+        self.actual_version: int | None = _int_or_none(extra.get("actualVersion"))
+        super().__init__(**fields)
+
+
+class DuplicateEventIdError(ConflictError):
+    """409 duplicate-event-id: an event with this id is already stored with other content."""
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class PayloadTooLargeError(APIError):
     """413: the request body is larger than the platform accepts."""
 
@@ -208,6 +238,8 @@ _BY_SLUG: dict[str, type[APIError]] = {
     "email-not-verified": EmailNotVerifiedError,
     "insufficient-scope": InsufficientScopeError,
     "email-taken": EmailTakenError,
+    "wrong-expected-version": WrongExpectedVersionError,
+    "duplicate-event-id": DuplicateEventIdError,
     "weak-password": WeakPasswordError,
 }
 

@@ -7,8 +7,8 @@ their masked form instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 from sticky_sdk._parsing import Fields
 
@@ -159,3 +159,101 @@ class Me:
 def api_key_list(data: object) -> list[ApiKey]:
     """The ``{"data": [Key, ...]}`` answer of the keys list."""
     return [ApiKey.from_json(item) for item in Fields(data, "KeyList").items("data")]
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event in the log: ``position`` is its place in the whole log, ``stream`` and
+    ``version`` its place in a stream when it belongs to one."""
+
+    id: str
+    position: int
+    type: str
+    user_id: str
+    created_at: datetime
+    application_id: str | None = None
+    thing_id: str | None = None
+    session_id: str | None = None
+    payment_id: str | None = None
+    federated_user_id: str | None = None
+    custom_data: dict[str, Any] = field(default_factory=dict)
+    stream: str | None = None
+    version: int | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> Event:
+        f = Fields(data, "Event")
+        return cls(
+            id=f.text("id"),
+            position=f.integer("position"),
+            type=f.text("type"),
+            user_id=f.text("userId"),
+            created_at=f.timestamp("createdAt"),
+            application_id=f.optional_text("applicationId"),
+            thing_id=f.optional_text("thingId"),
+            session_id=f.optional_text("sessionId"),
+            payment_id=f.optional_text("paymentId"),
+            federated_user_id=f.optional_text("federatedUserId"),
+            custom_data=f.mapping("customData"),
+            stream=f.optional_text("stream"),
+            version=f.optional_integer("version"),
+        )
+
+
+@dataclass(frozen=True)
+class Appended:
+    """The acknowledgement of one appended event; ``duplicate`` when it was already stored."""
+
+    id: str
+    position: int
+    stream: str | None
+    version: int | None
+    duplicate: bool
+
+    @classmethod
+    def from_json(cls, data: object) -> Appended:
+        f = Fields(data, "Appended")
+        return cls(
+            id=f.text("id"),
+            position=f.integer("position"),
+            stream=f.optional_text("stream"),
+            version=f.optional_integer("version"),
+            duplicate=f.boolean("duplicate"),
+        )
+
+
+def appended_list(data: object) -> list[Appended]:
+    """The ``{"data": [Appended, ...]}`` answer of an append, in the order sent."""
+    return [Appended.from_json(item) for item in Fields(data, "AppendList").items("data")]
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    """One group of the analytics: the keys asked for in ``group_by`` (the others None),
+    how many events, and the sum of their ``customData.total``."""
+
+    count: int
+    total: int
+    day: date | None = None
+    hour: datetime | None = None
+    type: str | None = None
+    thing_id: str | None = None
+    application_id: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> StatsRow:
+        f = Fields(data, "StatsRow")
+        return cls(
+            count=f.integer("count"),
+            total=f.integer("total"),
+            day=f.optional_date("day"),
+            hour=f.optional_timestamp("hour"),
+            type=f.optional_text("type"),
+            thing_id=f.optional_text("thingId"),
+            application_id=f.optional_text("applicationId"),
+        )
+
+
+def stats_list(data: object) -> list[StatsRow]:
+    """The ``{"data": [StatsRow, ...]}`` answer of the analytics."""
+    return [StatsRow.from_json(item) for item in Fields(data, "Stats").items("data")]

@@ -8,7 +8,7 @@ a field it needs that is missing or of the wrong type raises
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sticky_sdk._exceptions import APIResponseValidationError
@@ -66,6 +66,23 @@ class Fields:
             raise self._wrong(name, "an integer")
         return value
 
+    def optional_integer(self, name: str) -> int | None:
+        value = self._data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self._wrong(name, "an integer or null")
+        return value
+
+    def mapping(self, name: str) -> dict[str, Any]:
+        """A JSON object field (null reads as an empty one)."""
+        value = self._data.get(name)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self._wrong(name, "an object")
+        return dict(value)
+
     def texts(self, name: str) -> tuple[str, ...]:
         value = self._data.get(name)
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -77,6 +94,16 @@ class Fields:
         if not isinstance(value, list):
             raise self._wrong(name, "a list")
         return value
+
+    def optional_date(self, name: str) -> date | None:
+        text = self.optional_text(name)
+        try:
+            return None if text is None else date.fromisoformat(text)
+        except ValueError:
+            raise self._wrong(name, "an ISO-8601 date") from None
+
+    def optional_timestamp(self, name: str) -> datetime | None:
+        return None if self._data.get(name) is None else self.timestamp(name)
 
     def timestamp(self, name: str) -> datetime:
         text = self.text(name)

@@ -4,6 +4,7 @@
     sticky serve <service>       one service in the foreground (a process type)
     sticky migrate [<service>]   bring databases to their head revision (a one-off step)
     sticky signing-keys rotate   add a signing key for new access tokens
+    sticky events rebuild        recompute the events analytics projections from the log
     sticky gateway config        print the gateway's generated Caddyfile
     sticky version
 
@@ -92,6 +93,25 @@ def _rotate_signing_key(args: argparse.Namespace) -> int:
     return OK
 
 
+def _rebuild_projections(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sticky.events.store import open_store
+
+    settings = _logged_settings()
+
+    async def rebuild() -> int:
+        store = open_store(settings.database_url("events"))
+        try:
+            return await store.rebuild_projections()
+        finally:
+            await store.close()
+
+    count = asyncio.run(rebuild())
+    print(f"Rebuilt the events projections from {count} events.")
+    return OK
+
+
 def _gateway_config(args: argparse.Namespace) -> int:
     from sticky.stack.gateway import caddyfile
 
@@ -127,6 +147,11 @@ def _parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="action", required=True, metavar="<action>")
     rotate = key_commands.add_parser("rotate", help="add a key that signs new tokens")
     rotate.set_defaults(handler=_rotate_signing_key)
+
+    events = commands.add_parser("events", help="the event log")
+    events_commands = events.add_subparsers(dest="action", required=True, metavar="<action>")
+    rebuild = events_commands.add_parser("rebuild", help="recompute projections from the log")
+    rebuild.set_defaults(handler=_rebuild_projections)
 
     gateway = commands.add_parser("gateway", help="the gateway (Caddy)")
     gateway_commands = gateway.add_subparsers(dest="action", required=True, metavar="<action>")

@@ -49,7 +49,10 @@ def create_service_app(
     readiness: Mapping[str, ReadinessCheck] | None = None,
     description: str = "",
     idempotency: Callable[[], AsyncEngine] | None = None,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
+    """``max_body_bytes`` overrides ``settings.max_body_bytes`` for a service that takes
+    larger bodies (the events service's batches)."""
     checks = dict(readiness or {})
     started_at = time.time()
 
@@ -115,7 +118,7 @@ def create_service_app(
         app.add_middleware(
             IdempotencyMiddleware, engine=idempotency, secret_key=settings.secret_key
         )
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes or settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

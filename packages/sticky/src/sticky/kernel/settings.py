@@ -53,6 +53,7 @@ class Settings(BaseSettings):
 
     auth_database_url: str = ""
     mail_database_url: str = ""
+    events_database_url: str = ""
     redis_url: str = ""
     smtp_url: str = ""
     mail_from: str = "Sticky <no-reply@sticky.localhost>"

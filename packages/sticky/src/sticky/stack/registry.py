@@ -54,6 +54,12 @@ REGISTRY: tuple[ProcessType, ...] = (
         ),
     ),
     ProcessType(
+        name="events",
+        factory="sticky.events.app:create_app",
+        migrations="sticky.events",
+        routes=("/v1/events*", *below("/v1/streams")),
+    ),
+    ProcessType(
         name="mail",
         factory="sticky.mail.app:create_app",
         migrations="sticky.mail",

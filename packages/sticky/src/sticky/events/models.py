@@ -1,0 +1,137 @@
+"""What the events API accepts and answers (camelCase on the wire)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
+
+from sticky.events.domain import (
+    BUILTIN_TYPES,
+    CUSTOM_TYPE_PATTERN,
+    EVENT_ID_PATTERN,
+    NO_STREAM,
+    STREAM_PATTERN,
+    Appended,
+)
+
+MAX_BATCH = 10_000
+MAX_CUSTOM_DATA_BYTES = 64 * 1024
+_CUSTOM_TYPE = re.compile(CUSTOM_TYPE_PATTERN)
+
+EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
+StreamName = Annotated[str, StringConstraints(pattern=STREAM_PATTERN)]
+# Ids of things, applications, sessions, payments and users: opaque, but bounded, and free of
+# control characters (PostgreSQL cannot store NUL in text; none belongs in an id).
+RefId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
+def check_type(value: str) -> str:
+    if value in BUILTIN_TYPES or _CUSTOM_TYPE.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not an event type: use a built-in type ({', '.join(sorted(BUILTIN_TYPES))})"
+        " or a custom type of the form X_UPPER_SNAKE_CASE (at most 64 characters)"
+    )
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class EventIn(_Wire):
+    """One event to append."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(max_length=64, description="A built-in type, or X_UPPER_SNAKE_CASE.")
+    id: EventId | None = Field(default=None, description="Yours, for idempotent retries.")
+    user_id: RefId | None = Field(default=None, description="Only services name it.")
+    application_id: RefId | None = None
+    thing_id: RefId | None = None
+    session_id: RefId | None = None
+    payment_id: RefId | None = None
+    custom_data: dict[str, Any] = Field(
+        default_factory=dict, description="An object of at most 64 KiB as JSON."
+    )
+    created_at: datetime | None = Field(default=None, description="Default: now.")
+    stream: StreamName | None = None
+    expected_version: int | None = Field(
+        default=None, ge=NO_STREAM, description="-1: the stream must not exist yet."
+    )
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        return check_type(value)
+
+    @field_validator("custom_data")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(orjson.dumps(value))
+        except TypeError as exc:  # nesting too deep, or integers beyond 64 bits
+            raise ValueError(f"cannot be stored as JSON ({exc})") from None
+        if size > MAX_CUSTOM_DATA_BYTES:
+            raise ValueError(
+                f"is {size} bytes as JSON, more than the limit of {MAX_CUSTOM_DATA_BYTES}"
+            )
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+EventBatch = Annotated[list[EventIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class StreamAppend(_Wire):
+    """Events for one stream, optionally with the version its last event must have."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected_version: int | None = Field(default=None, ge=NO_STREAM)
+    events: EventBatch
+
+
+class AppendedOut(_Wire):
+    id: str
+    position: int
+    stream: str | None
+    version: int | None
+    duplicate: bool
+
+    @classmethod
+    def of(cls, appended: Appended) -> AppendedOut:
+        return cls(
+            id=appended.id,
+            position=appended.position,
+            stream=appended.stream,
+            version=appended.version,
+            duplicate=appended.duplicate,
+        )
+
+
+class AppendResult(_Wire):
+    data: list[AppendedOut]
+
+
+class Checkpoint(_Wire):
+    name: str
+    position: int
+
+
+class SetCheckpoint(_Wire):
+    model_config = ConfigDict(extra="forbid")
+
+    position: int = Field(ge=0)

@@ -1,0 +1,104 @@
+"""The events database's tables (SQLAlchemy Core): the log, checkpoints, hourly buckets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Projection keys cannot be NULL (NULLs are distinct in a unique key): '' stands for "none".
+NONE_KEY = ""
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        # SQLite compares timestamps as text: store one naive UTC format so order holds.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID_LENGTH = _ID = 64  # the longest id a caller may choose (docs/events.md)
+STREAM_LENGTH = 128
+# On SQLite an INTEGER PRIMARY KEY is the rowid: the table itself is kept in log order.
+POSITION = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+events = sa.Table(
+    "events",
+    metadata,
+    # Assigned by the writer as last + 1 under the write lock, never by a sequence: a
+    # sequence hands out numbers in start order, and commits land in another order.
+    sa.Column("position", POSITION, primary_key=True, autoincrement=False),
+    sa.Column("id", sa.String(_ID), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(_ID), nullable=False),
+    sa.Column("application_id", sa.String(_ID), nullable=True),
+    sa.Column("thing_id", sa.String(_ID), nullable=True),
+    sa.Column("session_id", sa.String(_ID), nullable=True),
+    sa.Column("payment_id", sa.String(_ID), nullable=True),
+    sa.Column("federated_user_id", sa.String(_ID), nullable=True),
+    sa.Column("custom_data", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("stream", sa.String(STREAM_LENGTH), nullable=True),
+    sa.Column("version", sa.BigInteger, nullable=True),
+    # The wire form, encoded once at append time, so an export only streams stored text.
+    sa.Column("body", sa.Text, nullable=False),
+    sa.UniqueConstraint("user_id", "id", name="uq_events_user_id_id"),
+    sa.UniqueConstraint("user_id", "stream", "version", name="uq_events_user_id_stream_version"),
+    # Every filter index ends in position: a filtered page is one range scan in log order.
+    sa.Index("ix_events_user_id_position", "user_id", "position"),
+    sa.Index("ix_events_user_id_type_position", "user_id", "type", "position"),
+    sa.Index("ix_events_user_id_application_id_position", "user_id", "application_id", "position"),
+    sa.Index("ix_events_user_id_thing_id_position", "user_id", "thing_id", "position"),
+    sa.Index("ix_events_user_id_session_id_position", "user_id", "session_id", "position"),
+    sa.Index("ix_events_user_id_payment_id_position", "user_id", "payment_id", "position"),
+    sa.Index("ix_events_user_id_created_at_position", "user_id", "created_at", "position"),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The analytics projection: one row per user, UTC hour, type, application and thing.
+hourly_stats = sa.Table(
+    "hourly_stats",
+    metadata,
+    sa.Column("user_id", sa.String(_ID), nullable=False),
+    sa.Column("hour", UTCDateTime, nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("application_id", sa.String(_ID), nullable=False),
+    sa.Column("thing_id", sa.String(_ID), nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint(
+        "user_id", "hour", "type", "application_id", "thing_id", name="pk_hourly_stats"
+    ),
+)

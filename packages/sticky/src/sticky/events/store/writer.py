@@ -1,0 +1,289 @@
+"""Group commit: one writer task turns every append waiting in this process into one
+transaction and one flush to disk.
+
+Each call stays atomic and is checked on its own, against the log plus the calls before it in
+the same group: a call that fails its expected version or repeats an id with new content is
+answered with that error, and the others are written (so is a call holding an event the
+database would refuse: a ValueError, rather than a failed group). Positions are the last one
+plus 1, assigned while holding the log's write lock (SQLite's single writer, taken by BEGIN
+IMMEDIATE; a PostgreSQL advisory lock), so commit order is position order and a reader
+following ``after=p`` never misses an event committed later with a smaller position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sticky.events.domain import (
+    Appended,
+    DuplicateEventConflict,
+    EventsError,
+    NewEvent,
+    WrongExpectedVersion,
+)
+from sticky.events.store.errors import StoreUnavailable
+from sticky.events.store.projection import Tally, add_to_buckets
+from sticky.events.store.reads import FIELDS
+from sticky.events.store.tables import ID_LENGTH, STREAM_LENGTH, events
+from sticky.events.store.wire import Content, content_of, row_values, stored_event
+
+# Any constant will do, as long as nothing else in the database takes it.
+LOG_LOCK = 0x571C_E7E5
+MAX_GROUP_EVENTS = 20_000
+_LOOKUP_CHUNK = 1000
+_ATTEMPTS = 3
+
+Known = tuple[Content, int, str | None, int | None]  # content, position, stream, version
+
+
+@dataclass
+class _Job:
+    events: Sequence[NewEvent]
+    future: asyncio.Future[list[Appended]]
+
+
+@dataclass
+class _Plan:
+    appended: list[Appended]
+    rows: list[dict[str, Any]]
+    ids: dict[tuple[str, str], Known]
+    versions: dict[tuple[str, str], int]
+    new: list[NewEvent]
+
+
+class GroupWriter:
+    def __init__(self, engine: AsyncEngine, lock: asyncio.Lock) -> None:
+        self._engine = engine
+        self._lock = lock  # shared with whatever else takes the log's write lock
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.transactions = 0  # groups committed: with ``appends``, how well commits group
+        self.appends = 0
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop."""
+        self._closed = True
+        if self._task is None:
+            return
+        self._queue.put_nowait(None)
+        task, self._task = self._task, None
+        await task
+
+    async def append(self, batch: Sequence[NewEvent]) -> list[Appended]:
+        if self._closed:
+            raise StoreUnavailable("the event store is closed")
+        if not batch:
+            return []
+        if self._task is None:
+            # Started by the first append, in the loop that will use it.
+            self._task = asyncio.create_task(self._run(), name="events-group-writer")
+        future: asyncio.Future[list[Appended]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(batch, future))
+        return await future
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            job = await self._queue.get()
+            if job is None:
+                break
+            group, size = [job], len(job.events)
+            while size < MAX_GROUP_EVENTS and not self._queue.empty():
+                more = self._queue.get_nowait()
+                if more is None:
+                    stopping = True
+                    break
+                group.append(more)
+                size += len(more.events)
+            # A caller that gave up before its turn was never acknowledged: skip it.
+            group = [j for j in group if not j.future.done()]
+            if group:
+                await self._write(group)
+
+    async def _write(self, group: list[_Job]) -> None:
+        outcomes: list[list[Appended] | Exception] | None = None
+        failure: EventsError | None = None
+        async with self._lock:
+            for attempt in range(_ATTEMPTS):
+                try:
+                    outcomes = await self._transaction(group)
+                    break
+                except IntegrityError as exc:
+                    # Only a writer that bypassed the lock gets here; the next try rereads.
+                    failure = StoreUnavailable(f"the log changed under the writer: {exc.orig}")
+                    if attempt + 1 == _ATTEMPTS:
+                        break
+                except (DBAPIError, OSError) as exc:
+                    failure = StoreUnavailable(f"the events database is unavailable: {exc}")
+                    break
+                except Exception as exc:  # the callers must hear of it, whatever it is
+                    failure = StoreUnavailable(f"the append failed: {exc!r}")
+                    break
+        for index, job in enumerate(group):
+            if job.future.done():
+                continue
+            outcome = outcomes[index] if outcomes is not None else failure
+            if isinstance(outcome, list):
+                job.future.set_result(outcome)
+            else:
+                assert outcome is not None
+                job.future.set_exception(outcome)
+
+    async def _transaction(self, group: list[_Job]) -> list[list[Appended] | Exception]:
+        async with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOG_LOCK})")
+            last = int(
+                await conn.scalar(sa.select(sa.func.coalesce(sa.func.max(events.c.position), 0)))
+                or 0
+            )
+            everything = [e for job in group for e in job.events]
+            ids = await _stored_ids(conn, everything)
+            versions = await _stream_versions(conn, everything)
+            outcomes: list[list[Appended] | Exception] = []
+            rows: list[dict[str, Any]] = []
+            tally = Tally()
+            for job in group:
+                try:
+                    plan = _plan(job.events, last, ids, versions)
+                except (EventsError, ValueError) as exc:
+                    outcomes.append(exc)
+                    continue
+                outcomes.append(plan.appended)
+                ids.update(plan.ids)
+                versions.update(plan.versions)
+                rows.extend(plan.rows)
+                last += len(plan.rows)
+                for e in plan.new:
+                    tally.add(
+                        e.user_id,
+                        e.created_at,
+                        e.type,
+                        e.application_id,
+                        e.thing_id,
+                        e.custom_data,
+                    )
+            if rows:
+                await conn.execute(events.insert(), rows)
+                await add_to_buckets(conn, tally)
+        self.transactions += 1
+        self.appends += len(group)
+        return outcomes
+
+
+def _plan(
+    batch: Sequence[NewEvent],
+    last: int,
+    ids: dict[tuple[str, str], Known],
+    versions: dict[tuple[str, str], int],
+) -> _Plan:
+    """Positions and versions for one call, or the error that refuses it whole."""
+    plan = _Plan([], [], {}, {}, [])
+    position = last
+    checked: set[tuple[str, str]] = set()
+    for e in batch:
+        _check(e)
+        key = (e.user_id, e.id)
+        prior = plan.ids.get(key) or ids.get(key)
+        stream_key = None if e.stream is None else (e.user_id, e.stream)
+        first_of_stream = stream_key is not None and stream_key not in checked
+        if stream_key is not None:
+            checked.add(stream_key)
+        if prior is not None:
+            content, at, stream, stored_version = prior
+            if content != content_of(e):
+                raise DuplicateEventConflict(e.id)
+            plan.appended.append(Appended(e.id, at, stream, stored_version, duplicate=True))
+            continue
+        version: int | None = None
+        if e.stream is not None and stream_key is not None:
+            current = plan.versions.get(stream_key, versions.get(stream_key, -1))
+            if first_of_stream and e.expected_version not in (None, current):
+                assert e.expected_version is not None
+                raise WrongExpectedVersion(e.stream, e.expected_version, current)
+            version = current + 1
+            plan.versions[stream_key] = version
+        position += 1
+        plan.ids[key] = (content_of(e), position, e.stream, version)
+        plan.rows.append(row_values(e, position, version))
+        plan.new.append(e)
+        plan.appended.append(Appended(e.id, position, e.stream, version, duplicate=False))
+    return plan
+
+
+def _check(e: NewEvent) -> None:
+    """Refuse, for this call alone, what the database would refuse for the whole group."""
+    if e.created_at.tzinfo is None:
+        raise ValueError(f"event {e.id[:64]!r}: createdAt must be an aware datetime")
+    for name, value, longest in (
+        ("id", e.id, ID_LENGTH),
+        ("type", e.type, ID_LENGTH),
+        ("userId", e.user_id, ID_LENGTH),
+        ("applicationId", e.application_id, ID_LENGTH),
+        ("thingId", e.thing_id, ID_LENGTH),
+        ("sessionId", e.session_id, ID_LENGTH),
+        ("paymentId", e.payment_id, ID_LENGTH),
+        ("federatedUserId", e.federated_user_id, ID_LENGTH),
+        ("stream", e.stream, STREAM_LENGTH),
+    ):
+        if value is None:
+            continue
+        if not 0 < len(value) <= longest or "\x00" in value:
+            raise ValueError(f"event {e.id[:64]!r}: {name} must be 1 to {longest} characters")
+
+
+def _chunks(values: Iterable[str]) -> list[list[str]]:
+    ordered = sorted(set(values))
+    return [ordered[i : i + _LOOKUP_CHUNK] for i in range(0, len(ordered), _LOOKUP_CHUNK)]
+
+
+def _by_user(pairs: Iterable[tuple[str, str | None]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for user, value in pairs:
+        if value is not None:
+            grouped.setdefault(user, []).append(value)
+    return grouped
+
+
+async def _stored_ids(
+    conn: AsyncConnection, batch: Sequence[NewEvent]
+) -> dict[tuple[str, str], Known]:
+    found: dict[tuple[str, str], Known] = {}
+    for user, wanted in _by_user((e.user_id, e.id) for e in batch).items():
+        for chunk in _chunks(wanted):
+            rows = await conn.execute(
+                sa.select(*FIELDS).where(events.c.user_id == user, events.c.id.in_(chunk))
+            )
+            for row in rows:
+                stored = stored_event(row._mapping)
+                found[(user, stored.id)] = (
+                    content_of(stored),
+                    stored.position,
+                    stored.stream,
+                    stored.version,
+                )
+    return found
+
+
+async def _stream_versions(
+    conn: AsyncConnection, batch: Sequence[NewEvent]
+) -> dict[tuple[str, str], int]:
+    found: dict[tuple[str, str], int] = {}
+    for user, wanted in _by_user((e.user_id, e.stream) for e in batch).items():
+        for chunk in _chunks(wanted):
+            rows = await conn.execute(
+                sa.select(events.c.stream, sa.func.max(events.c.version))
+                .where(events.c.user_id == user, events.c.stream.in_(chunk))
+                .group_by(events.c.stream)
+            )
+            for stream, version in rows:
+                found[(user, stream)] = int(version)
+    return found

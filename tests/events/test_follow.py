@@ -1,0 +1,228 @@
+"""Following the log over a real HTTP server: catch up, then live events, in position order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+
+from sticky.events.app import create_app
+from sticky.events.live import Timing
+from sticky.kernel.settings import Settings
+from sticky.kernel.tokens import TokenVerifier, public_jwk
+from tests.conftest import free_port
+from tests.events.api_support import FAST, Signer, migrated
+from tests.stack_fixture import stack_environment
+
+ANN, BEA = "usr_ann", "usr_bea"
+
+
+@pytest.fixture
+async def events_db(tmp_path: Path) -> str:
+    return await migrated(f"sqlite:///{tmp_path / 'events.sqlite3'}")
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    settings: Settings, database_url: str, timing: Timing = FAST
+) -> AsyncIterator[tuple[str, Signer, uvicorn.Server]]:
+    """The app under uvicorn on a free port (the in-process transport buffers whole bodies)."""
+    app = create_app(
+        settings.model_copy(update={"events_database_url": database_url}), timing=timing
+    )
+    signer = Signer.new()
+    app.state.verifier = TokenVerifier(signer.keys)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the server did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", signer, server
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def lines(response: httpx.Response) -> AsyncIterator[dict[str, Any] | None]:
+    """NDJSON records; None for a heartbeat (a blank line)."""
+    async for line in response.aiter_lines():
+        yield orjson.loads(line) if line.strip() else None
+
+
+async def test_catch_up_then_follow_live(settings: Settings, events_db: str) -> None:
+    async with (
+        serving(settings, events_db) as (url, signer, _),
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        owner = signer.owner(ANN)
+
+        async def append(*types: str, user: str = ANN) -> None:
+            body = [{"type": t} for t in types]
+            answer = await client.post("/v1/events", json=body, headers=signer.owner(user))
+            assert answer.status_code == 201, answer.text
+
+        await append("SESSION_READ", "CHECK_IN")
+        headers = {**owner, "Accept": "application/x-ndjson"}
+        async with client.stream("GET", "/v1/events/subscribe", headers=headers) as response:
+            assert response.status_code == 200
+            records = lines(response)
+            caught_up = [await anext(records), await anext(records)]
+            assert [r["type"] for r in caught_up if r] == ["SESSION_READ", "CHECK_IN"]
+            await append("MESSAGE", user=BEA)  # not Ann's: never sent
+            started = time.monotonic()
+            await append("TO_DO", "X_LIVE")
+            live = [await anext(records), await anext(records)]
+            assert time.monotonic() - started < 1.0
+            assert [r["type"] for r in live if r] == ["TO_DO", "X_LIVE"]
+            positions = [r["position"] for r in caught_up + live if r]
+            assert positions == sorted(positions)
+            heartbeat = await asyncio.wait_for(anext(records), 5)
+            assert heartbeat is None  # nothing new: a blank line keeps the connection open
+
+
+async def test_a_follower_ends_when_its_client_goes(settings: Settings, events_db: str) -> None:
+    # No heartbeat for a minute: only the disconnect itself can end the follower.
+    quiet = Timing(poll_seconds=0.05, heartbeat_seconds=60)
+    async with serving(settings, events_db, quiet) as (url, signer, server):
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=10) as client,
+            client.stream("GET", "/v1/events/subscribe", headers=signer.owner(ANN)) as answer,
+        ):
+            assert answer.status_code == 200
+            assert len(server.server_state.tasks) == 1
+        deadline = time.monotonic() + 2
+        while server.server_state.tasks:
+            assert time.monotonic() < deadline, "the follower outlived its client"
+            await asyncio.sleep(0.02)
+
+
+async def test_server_sent_events_resume_from_a_position(
+    settings: Settings, events_db: str
+) -> None:
+    async with (
+        serving(settings, events_db) as (url, signer, _),
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        owner = signer.owner(ANN)
+        appended = await client.post(
+            "/v1/events", json=[{"type": "TO_DO"}, {"type": "MESSAGE"}], headers=owner
+        )
+        first = appended.json()["data"][0]["position"]
+        headers = {**owner, "Last-Event-ID": str(first)}
+        async with client.stream("GET", "/v1/events/subscribe", headers=headers) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            frame: list[str] = []
+            async for line in response.aiter_lines():
+                if line == "" and frame:
+                    break
+                frame.append(line)
+        assert frame[0] == f"id: {first + 1}"
+        assert orjson.loads(frame[1].removeprefix("data: "))["type"] == "MESSAGE"
+
+
+async def test_a_durable_subscription_starts_from_its_checkpoint(
+    settings: Settings, events_db: str
+) -> None:
+    async with (
+        serving(settings, events_db) as (url, signer, _),
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        service = signer.service("api")
+        body = [{"type": "TO_DO", "userId": ANN, "customData": {"n": n}} for n in range(3)]
+        done = (await client.post("/v1/events", json=body, headers=service)).json()["data"]
+        checkpoint = {"position": done[0]["position"]}
+        saved = await client.put(
+            "/v1/events/subscriptions/receipts", json=checkpoint, headers=service
+        )
+        assert saved.status_code == 200
+        headers = {**service, "Accept": "application/x-ndjson"}
+        params = {"subscription": "receipts"}
+        async with client.stream(
+            "GET", "/v1/events/subscribe", params=params, headers=headers
+        ) as response:
+            records = lines(response)
+            got = [await anext(records), await anext(records)]
+        assert [r["customData"]["n"] for r in got if r] == [1, 2]
+        owner = await client.get("/v1/events/subscribe", params=params, headers=signer.owner(ANN))
+        assert owner.status_code == 403
+
+
+@contextlib.contextmanager
+def jwks(signer: Signer) -> Iterator[int]:
+    """Auth's JWKS endpoint, publishing the test's key: the port it listens on."""
+    document = json.dumps({"keys": [public_jwk(signer.key.public_key(), signer.kid)]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_sigterm_ends_open_subscriptions_at_once(tmp_path: Path) -> None:
+    signer = Signer.new()
+    data = tmp_path / "data"
+    await migrated(f"sqlite:///{(data / 'events.sqlite3').resolve()}")
+    with jwks(signer) as auth_port:
+        env = stack_environment(data, STICKY_AUTH_PORT=str(auth_port))
+        url = f"http://127.0.0.1:{env['STICKY_EVENTS_PORT']}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sticky", "serve", "events"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+                deadline = time.monotonic() + 20
+                while True:
+                    with contextlib.suppress(httpx.TransportError):
+                        if (await client.get("/readyz")).status_code == 200:
+                            break
+                    assert process.poll() is None and time.monotonic() < deadline
+                    await asyncio.sleep(0.05)
+                headers = {**signer.owner(ANN), "Accept": "application/x-ndjson"}
+                async with client.stream("GET", "/v1/events/subscribe", headers=headers) as answer:
+                    assert answer.status_code == 200
+                    stopped_at = time.monotonic()
+                    process.send_signal(signal.SIGTERM)
+                    async for _ in answer.aiter_lines():
+                        pass  # the stream ends instead of hanging
+            # uvicorn re-raises the signal once it has shut down gracefully.
+            assert await asyncio.to_thread(process.wait, 8) in (0, -signal.SIGTERM)
+            assert time.monotonic() - stopped_at < 5  # well inside the 10 s graceful timeout
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
