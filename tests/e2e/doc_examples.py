@@ -16,7 +16,7 @@ import json
 import re
 import subprocess
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,7 @@ class Command:
     text: str
     line: int
     answer: str | None  # the ``# {...}`` comment after the command
+    shown: tuple[str, ...] = ()  # every comment line right after the command, without "# "
 
 
 def shell_commands(block: Block) -> list[Command]:
@@ -133,21 +134,31 @@ def shell_commands(block: Block) -> list[Command]:
     commands: list[Command] = []
     text: list[str] = []
     line = 0
+    attached = False  # whether comments here still follow the last command
     for number, current in enumerate(block.code.splitlines(), start=block.line):
         if text:
             text.append(current)
-        elif current.startswith("# {"):
-            assert commands, f"{block.path.name}:{number}: an answer before any command"
-            last = commands[-1]
-            commands[-1] = Command(last.text, last.line, current.removeprefix("# "))
+        elif current.startswith("#"):
+            assert commands or not current.startswith("# {"), (
+                f"{block.path.name}:{number}: an answer before any command"
+            )
+            if commands and attached:
+                last = commands[-1]
+                comment = current.removeprefix("#").removeprefix(" ")
+                answer = last.answer
+                if answer is None and current.startswith("# {"):
+                    answer = comment
+                commands[-1] = replace(last, answer=answer, shown=(*last.shown, comment))
             continue
-        elif current.startswith("#") or not current.strip():
+        elif not current.strip():
+            attached = False
             continue
         else:
             text, line = [current], number
-        if not current.endswith("\\"):
+        # A command goes on after a backslash, and inside a quoted string (a JSON body).
+        if not current.endswith("\\") and "\n".join(text).count("'") % 2 == 0:
             commands.append(Command("\n".join(text), line, None))
-            text = []
+            text, attached = [], True
     return commands
 
 
