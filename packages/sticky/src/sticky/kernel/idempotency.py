@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     Column,
-    DateTime,
     Integer,
     MetaData,
     String,
@@ -37,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sticky.kernel import crypto
+from sticky.kernel.database import UTCDateTime
 from sticky.kernel.problems import Problem, problem_response
 
 KEEP_FOR = timedelta(hours=24)
@@ -56,17 +56,13 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("fingerprint", String(64), nullable=False),
         Column("status", Integer, nullable=True),
         Column("response", Text, nullable=True),
-        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
-        Column("locked_until", DateTime(timezone=True), nullable=False),
+        Column("created_at", UTCDateTime, nullable=False, index=True),
+        Column("locked_until", UTCDateTime, nullable=False),
     )
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class IdempotencyMiddleware:
@@ -186,7 +182,7 @@ class IdempotencyMiddleware:
                     )
                 )
             if found["status"] is None:
-                if _aware(found["locked_until"]) > now:
+                if found["locked_until"] > now:
                     return problem_response(
                         Problem(
                             409,

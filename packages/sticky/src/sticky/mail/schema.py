@@ -5,14 +5,10 @@ The Alembic migrations in ``migrations/versions`` create exactly these; a test c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -21,26 +17,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.types import TypeDecorator
 
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
+from sticky.kernel.database import UTCDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -66,11 +44,11 @@ messages = Table(
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("next_attempt_at", UtcDateTime),
-    Column("locked_until", UtcDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("locked_until", UTCDateTime),
     Column("lease", String(32)),
-    Column("sent_at", UtcDateTime),
+    Column("sent_at", UTCDateTime),
     CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status"),
 )
 Index(None, messages.c.status, messages.c.next_attempt_at)
@@ -86,7 +64,7 @@ deliveries = Table(
         primary_key=True,
     ),
     Column("attempt", Integer, primary_key=True),
-    Column("at", UtcDateTime, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
     Column("ok", Boolean, nullable=False),
     Column("duration_ms", Integer, nullable=False),
     Column("response", Text, nullable=False),
