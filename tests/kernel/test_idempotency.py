@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -144,3 +145,18 @@ async def test_stored_answers_are_encrypted(setup: tuple) -> None:  # type: igno
     async with engine.connect() as conn:
         stored = (await conn.execute(select(table.c.response))).scalar_one()
     assert "secret-tea" not in stored
+
+
+async def test_an_expired_key_is_a_new_key(setup: tuple) -> None:  # type: ignore[type-arg]
+    client, counter, (engine, table) = setup
+    await client.post("/orders", json={"item": "tea"}, headers={"idempotency-key": "old"})
+    async with engine.begin() as conn:
+        await conn.execute(
+            table.update().values(created_at=datetime.now(UTC) - timedelta(hours=25))
+        )
+    again = await client.post(
+        "/orders", json={"item": "coffee"}, headers={"idempotency-key": "old"}
+    )
+    assert again.status_code == 201
+    assert "idempotent-replayed" not in again.headers
+    assert counter.created == ["tea", "coffee"]

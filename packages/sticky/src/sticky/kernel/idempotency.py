@@ -13,6 +13,7 @@ request may be retried and run again.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +42,7 @@ from sticky.kernel.problems import Problem, problem_response
 
 KEEP_FOR = timedelta(hours=24)
 RUNNING_LEASE = timedelta(seconds=60)
+PRUNE_EVERY_SECONDS = 60.0
 MAX_KEY_LENGTH = 255
 _METHODS = frozenset({"POST", "PATCH"})
 _PURPOSE = "idempotency"
@@ -72,6 +74,7 @@ class IdempotencyMiddleware:
         self.app = app
         self._engine = engine  # a getter: services open their engine in their lifespan
         self.secret_key = secret_key
+        self._next_prune = 0.0
         self.table = idempotency_table(MetaData())
 
     @property
@@ -148,8 +151,13 @@ class IdempotencyMiddleware:
             "created_at": now,
             "locked_until": now + RUNNING_LEASE,
         }
-        async with self.engine.begin() as conn:
-            await conn.execute(delete(self.table).where(self.table.c.created_at < now - KEEP_FOR))
+        if time.monotonic() >= self._next_prune:
+            # Expired answers are pruned once a minute, not on every request.
+            self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    delete(self.table).where(self.table.c.created_at < now - KEEP_FOR)
+                )
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(insert(self.table).values(**row))
@@ -170,6 +178,13 @@ class IdempotencyMiddleware:
             )
             if found is None:  # forgotten between our insert and this read: run it
                 await conn.execute(insert(self.table).values(**row))
+                return None
+            if found["created_at"] < now - KEEP_FOR:  # expired, not yet pruned: a new key
+                await conn.execute(
+                    update(self.table)
+                    .where(and_(self.table.c.owner == owner, self.table.c.key == key))
+                    .values(**row)
+                )
                 return None
             if found["fingerprint"] != fingerprint:
                 return problem_response(
