@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     auth_database_url: str = ""
     mail_database_url: str = ""
     events_database_url: str = ""
+    api_database_url: str = ""
+    geoip_database: Path | None = None
     redis_url: str = ""
     smtp_url: str = ""
     mail_from: str = "Sticky <no-reply@sticky.localhost>"

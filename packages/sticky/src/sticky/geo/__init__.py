@@ -1,0 +1,1 @@
+"""The geo service: IP address to city-level location, coordinates to the nearest place."""
