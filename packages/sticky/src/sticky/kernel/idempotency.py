@@ -104,7 +104,7 @@ class IdempotencyMiddleware:
         body, disconnected = await _read_body(receive)
         if disconnected:
             return
-        owner = await _owner(scope, headers.get(b"authorization"))
+        owner = await _owner(scope, headers.get(b"authorization"), headers.get(b"sticky-session"))
         fingerprint = hashlib.sha256(
             b"\n".join(
                 [
@@ -236,13 +236,14 @@ class IdempotencyMiddleware:
             )
 
 
-async def _owner(scope: Scope, authorization: bytes | None) -> str:
+async def _owner(scope: Scope, authorization: bytes | None, session: bytes | None = None) -> str:
     """Whose key this is: the verified caller, so every credential of theirs shares it.
 
     An access token is verified here (not merely decoded), or a forged token could name
     someone else and be replayed their answers. Anything else (no credentials, an API key
     being exchanged, a token that fails verification) is scoped to the header itself; the
-    route then refuses what needs refusing.
+    route then refuses what needs refusing. A consumer session (``Sticky-Session``, no token)
+    owns its own keys, so two shoppers never replay each other's answers.
     """
     if authorization:
         value = authorization.decode("latin-1")
@@ -256,6 +257,8 @@ async def _owner(scope: Scope, authorization: bytes | None) -> str:
             if principal is not None:
                 who = f"{principal.user_id}/{principal.team_member_id or principal.service or ''}"
                 return hashlib.sha256(who.encode()).hexdigest()
+    if authorization is None and session:
+        return hashlib.sha256(b"session:" + session).hexdigest()
     return hashlib.sha256(b"header:" + (authorization or b"anonymous")).hexdigest()
 
 
