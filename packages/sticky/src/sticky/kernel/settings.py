@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     service_key: str = PLACEHOLDER_SERVICE_KEY
 
     host: str = "127.0.0.1"
+    # Networks (CIDR, or Caddy's "private_ranges") whose X-Forwarded-For the gateway believes.
+    trusted_proxies: str = ""
     gateway_port: int = Field(default=8080, ge=1, le=65535)
     auth_port: int = Field(default=8101, ge=1, le=65535)
     api_port: int = Field(default=8102, ge=1, le=65535)

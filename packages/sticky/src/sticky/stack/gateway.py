@@ -131,6 +131,11 @@ def _global_options(settings: Settings, tls_host: str | None) -> list[str]:
             ],
         ),
     ]
+    if settings.trusted_proxies:
+        # Behind a load balancer the client's address arrives in X-Forwarded-For; Caddy
+        # believes it only from these networks (anyone else could claim any address).
+        proxies = " ".join(settings.trusted_proxies.replace(",", " ").split())
+        options += _block("servers", [f"trusted_proxies static {proxies}"])
     return _block("", options)
 
 
