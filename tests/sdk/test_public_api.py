@@ -60,6 +60,23 @@ EXPECTED = {
     "ValidationError",
     "WeakPasswordError",
     "__version__",
+    # The api service's resources.
+    "Application",
+    "ApplicationVersion",
+    "AvailabilityWindow",
+    "Category",
+    "Location",
+    "LogicResult",
+    "Media",
+    "Product",
+    "Question",
+    "QuestionOption",
+    "RecordedEvent",
+    "Session",
+    "Thing",
+    # Receiving webhooks.
+    "WebhookVerificationError",
+    "webhooks",
 }
 
 

@@ -5,9 +5,27 @@
     sticky = Sticky("http://localhost:8080", key="sk_...")
     me = sticky.users.me()
 
+``sticky_sdk.webhooks.verify`` checks the signature of the webhooks Sticky sends.
+
 Everything public is importable from here; the underscored modules are private.
 """
 
+from sticky_sdk import webhooks
+from sticky_sdk._api_models import (
+    Application,
+    ApplicationVersion,
+    AvailabilityWindow,
+    Category,
+    Location,
+    LogicResult,
+    Media,
+    Product,
+    Question,
+    QuestionOption,
+    RecordedEvent,
+    Session,
+    Thing,
+)
 from sticky_sdk._async_client import AsyncSticky
 from sticky_sdk._base_client import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from sticky_sdk._client import Sticky
@@ -36,6 +54,7 @@ from sticky_sdk._exceptions import (
     UnprocessableEntityError,
     ValidationError,
     WeakPasswordError,
+    WebhookVerificationError,
     WrongExpectedVersionError,
 )
 from sticky_sdk._models import (
@@ -65,11 +84,15 @@ __all__ = [
     "AccessToken",
     "ApiKey",
     "Appended",
+    "Application",
+    "ApplicationVersion",
     "AsyncPager",
     "AsyncSticky",
     "AsyncStream",
     "AuthenticationError",
+    "AvailabilityWindow",
     "BadRequestError",
+    "Category",
     "ConflictError",
     "DuplicateEventIdError",
     "EmailNotVerifiedError",
@@ -80,27 +103,38 @@ __all__ = [
     "InternalServerError",
     "InvalidCredentialsError",
     "KeyType",
+    "Location",
+    "LogicResult",
     "Me",
+    "Media",
     "NotFoundError",
     "Page",
     "Pager",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "Product",
+    "Question",
+    "QuestionOption",
     "RateLimitError",
+    "RecordedEvent",
     "RefreshTokenReusedError",
+    "Session",
     "StatsRow",
     "Sticky",
     "StickyError",
     "Stream",
     "TeamMember",
+    "Thing",
     "TokenExpiredError",
     "TokenPair",
     "UnprocessableEntityError",
     "User",
     "ValidationError",
     "WeakPasswordError",
+    "WebhookVerificationError",
     "WrongExpectedVersionError",
     "__version__",
+    "webhooks",
 ]
 
 # Public objects say they live here, not in the private module that defines them.

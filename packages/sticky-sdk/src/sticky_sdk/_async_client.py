@@ -21,11 +21,16 @@ from sticky_sdk._exceptions import (
 )
 from sticky_sdk._models import TokenPair
 from sticky_sdk._pagination import AsyncPager, Page
+from sticky_sdk._resources.applications import AsyncApplications
 from sticky_sdk._resources.auth import AsyncAuth
+from sticky_sdk._resources.categories import AsyncCategories
 from sticky_sdk._resources.events import AsyncEvents
 from sticky_sdk._resources.keys import AsyncKeys
+from sticky_sdk._resources.products import AsyncProducts
+from sticky_sdk._resources.sessions import AsyncSessions
 from sticky_sdk._resources.streams import AsyncStreams
 from sticky_sdk._resources.team_members import AsyncTeamMembers
+from sticky_sdk._resources.things import AsyncThings
 from sticky_sdk._resources.users import AsyncUsers
 from sticky_sdk._streaming import AsyncStream
 
@@ -46,6 +51,7 @@ class AsyncSticky(BaseClient):
         key: str | None = None,
         access_token: str | None = None,
         refresh_token: str | None = None,
+        session_id: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -57,6 +63,7 @@ class AsyncSticky(BaseClient):
             key=key,
             access_token=access_token,
             refresh_token=refresh_token,
+            session_id=session_id,
             max_retries=max_retries,
             headers=headers,
         )
@@ -71,6 +78,11 @@ class AsyncSticky(BaseClient):
         self.team_members = AsyncTeamMembers(self)
         self.events = AsyncEvents(self)
         self.streams = AsyncStreams(self)
+        self.things = AsyncThings(self)
+        self.applications = AsyncApplications(self)
+        self.products = AsyncProducts(self)
+        self.categories = AsyncCategories(self)
+        self.sessions = AsyncSessions(self)
 
     async def aclose(self) -> None:
         """Close the connections; the client cannot be used afterwards."""
@@ -91,6 +103,10 @@ class AsyncSticky(BaseClient):
 
     async def _call(self, call: Call[T]) -> T:
         return self._decode(call, await self._send(call, stream=False))
+
+    async def _call_binary(self, call: Call[T]) -> T:
+        """Send ``call`` and read its answer's bytes, not JSON (images, PDFs), with its parser."""
+        return call.parse((await self._send(call, stream=False)).content)
 
     async def _stream(self, call: Call[T]) -> AsyncStream[T]:
         return AsyncStream(await self._send(call, stream=True), call.parse)

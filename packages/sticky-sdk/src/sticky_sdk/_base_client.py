@@ -15,7 +15,7 @@ from typing import TypeVar
 import httpx
 
 from sticky_sdk._calls import Call
-from sticky_sdk._credentials import Credentials
+from sticky_sdk._credentials import SESSION_HEADER, Credentials
 from sticky_sdk._exceptions import APIResponseValidationError, StickyError
 from sticky_sdk._retries import RetryPolicy
 from sticky_sdk._version import __version__
@@ -37,12 +37,17 @@ def resolve_base_url(base_url: str | None) -> str:
 
 
 def resolve_credentials(
-    key: str | None, access_token: str | None, refresh_token: str | None
+    key: str | None,
+    access_token: str | None,
+    refresh_token: str | None,
+    session_id: str | None = None,
 ) -> Credentials:
     """The credentials given, else the key in ``STICKY_KEY`` (read only when none is given)."""
-    if key is None and access_token is None and refresh_token is None:
+    if key is None and access_token is None and refresh_token is None and session_id is None:
         key = os.environ.get("STICKY_KEY") or None
-    return Credentials(key=key, access_token=access_token, refresh_token=refresh_token)
+    return Credentials(
+        key=key, access_token=access_token, refresh_token=refresh_token, session_id=session_id
+    )
 
 
 class BaseClient:
@@ -55,13 +60,14 @@ class BaseClient:
         key: str | None,
         access_token: str | None,
         refresh_token: str | None,
+        session_id: str | None = None,
         max_retries: int,
         headers: Mapping[str, str] | None,
     ) -> None:
         if max_retries < 0:
             raise StickyError(f"max_retries must be 0 or more, not {max_retries}.")
         self.base_url = resolve_base_url(base_url)
-        self._credentials = resolve_credentials(key, access_token, refresh_token)
+        self._credentials = resolve_credentials(key, access_token, refresh_token, session_id)
         self._retry = RetryPolicy(max_retries=max_retries)
         self._headers = {
             "User-Agent": USER_AGENT,
@@ -79,6 +85,11 @@ class BaseClient:
         """The refresh token the client currently holds; it changes at every refresh."""
         return self._credentials.refresh_token
 
+    @property
+    def session_id(self) -> str | None:
+        """The consumer session the client acts as (``Sticky(session_id=...)``), else None."""
+        return self._credentials.session_id
+
     @staticmethod
     def _idempotency_key(call: Call[T]) -> str | None:
         if call.idempotency_key is not None:
@@ -87,8 +98,8 @@ class BaseClient:
             return str(uuid.uuid4())
         return None
 
-    @staticmethod
     def _build_request(
+        self,
         http: httpx.Client | httpx.AsyncClient,
         call: Call[T],
         token: str | None,
@@ -97,6 +108,8 @@ class BaseClient:
         headers = dict(call.headers)
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
+        elif call.authenticated and self._credentials.session_id is not None:
+            headers[SESSION_HEADER] = self._credentials.session_id
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         request = http.build_request(

@@ -22,11 +22,16 @@ from sticky_sdk._exceptions import (
 )
 from sticky_sdk._models import TokenPair
 from sticky_sdk._pagination import Page, Pager
+from sticky_sdk._resources.applications import Applications
 from sticky_sdk._resources.auth import Auth
+from sticky_sdk._resources.categories import Categories
 from sticky_sdk._resources.events import Events
 from sticky_sdk._resources.keys import Keys
+from sticky_sdk._resources.products import Products
+from sticky_sdk._resources.sessions import Sessions
 from sticky_sdk._resources.streams import Streams
 from sticky_sdk._resources.team_members import TeamMembers
+from sticky_sdk._resources.things import Things
 from sticky_sdk._resources.users import Users
 from sticky_sdk._streaming import Stream
 
@@ -38,7 +43,8 @@ class Sticky(BaseClient):
 
     ``Sticky(base_url=None, *, key=None, access_token=None, refresh_token=None)``: the URL
     defaults to ``STICKY_URL`` then ``http://localhost:8080``; without credentials the key
-    in ``STICKY_KEY`` is used. ``sleep`` is how the client waits between retries.
+    in ``STICKY_KEY`` is used. ``Sticky(session_id="ses_...")`` acts as a consumer session
+    instead. ``sleep`` is how the client waits between retries.
     """
 
     def __init__(
@@ -48,6 +54,7 @@ class Sticky(BaseClient):
         key: str | None = None,
         access_token: str | None = None,
         refresh_token: str | None = None,
+        session_id: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.BaseTransport | None = None,
@@ -59,6 +66,7 @@ class Sticky(BaseClient):
             key=key,
             access_token=access_token,
             refresh_token=refresh_token,
+            session_id=session_id,
             max_retries=max_retries,
             headers=headers,
         )
@@ -73,6 +81,11 @@ class Sticky(BaseClient):
         self.team_members = TeamMembers(self)
         self.events = Events(self)
         self.streams = Streams(self)
+        self.things = Things(self)
+        self.applications = Applications(self)
+        self.products = Products(self)
+        self.categories = Categories(self)
+        self.sessions = Sessions(self)
 
     def close(self) -> None:
         """Close the connections; the client cannot be used afterwards."""
@@ -93,6 +106,10 @@ class Sticky(BaseClient):
 
     def _call(self, call: Call[T]) -> T:
         return self._decode(call, self._send(call, stream=False))
+
+    def _call_binary(self, call: Call[T]) -> T:
+        """Send ``call`` and read its answer's bytes, not JSON (images, PDFs), with its parser."""
+        return call.parse(self._send(call, stream=False).content)
 
     def _stream(self, call: Call[T]) -> Stream[T]:
         return Stream(self._send(call, stream=True), call.parse)

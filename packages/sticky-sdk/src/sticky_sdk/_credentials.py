@@ -2,9 +2,12 @@
 
 A client holds an API key (exchanged for access tokens), a signed-in session (an access
 token and a refresh token), or a bare access token; the session is preferred to the key
-when both are held. An access token is renewed when it is missing or within
-:data:`RENEW_MARGIN` seconds of expiry (half its lifetime for tokens that live less than a
-minute, so a short TTL does not mean a renewal before every request).
+when both are held. Or it acts as a consumer session: it holds the session's id, sent as
+``Sticky-Session`` instead of an ``Authorization`` header, and nothing to renew.
+
+An access token is renewed when it is missing or within :data:`RENEW_MARGIN` seconds of
+expiry (half its lifetime for tokens that live less than a minute, so a short TTL does not
+mean a renewal before every request).
 
 Expiry is the platform's ``expiresIn`` counted from when the token arrived, so a client
 whose clock is wrong still renews in time; for a token handed to the client, which comes
@@ -26,6 +29,7 @@ from sticky_sdk._models import AccessToken, TokenPair
 
 RENEW_MARGIN = 30.0
 KEY_PREFIXES = ("pk_", "sk_", "tk_")
+SESSION_HEADER = "Sticky-Session"
 
 
 def mask(secret: str | None) -> str:
@@ -88,6 +92,7 @@ class Credentials:
     key: str | None = field(default=None, repr=False)
     access_token: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
+    session_id: str | None = field(default=None, repr=False)
     renew_at: float | None = None
     clock: Callable[[], float] = field(default=time.time, repr=False)
 
@@ -97,6 +102,8 @@ class Credentials:
                 f"{mask(self.key)} is not a Sticky key: keys start with pk_, sk_ or tk_."
                 " Pass an access token as access_token= instead."
             )
+        if self.session_id is not None:
+            _check_session_id(self.session_id, self.key, self.access_token, self.refresh_token)
         if self.access_token is not None:
             self._schedule(self.access_token, None)
 
@@ -146,6 +153,7 @@ class Credentials:
     def forget_all(self) -> None:
         self.forget_session()
         self.key = None
+        self.session_id = None
 
     def describe(self) -> str:
         """The credentials for a ``repr``: which kind, masked."""
@@ -155,4 +163,23 @@ class Credentials:
             return f"key {mask(self.key)}"
         if self.access_token is not None:
             return "access token"
+        if self.session_id is not None:
+            return f"consumer session {mask(self.session_id)}"
         return "none"
+
+
+def _check_session_id(session_id: str, *others: str | None) -> None:
+    if any(other is not None for other in others):
+        raise StickyError(
+            "A client acts as a consumer session (session_id=) or as an account (key=,"
+            " access_token=, refresh_token=), not both: make one client for each."
+        )
+    if session_id.startswith(KEY_PREFIXES):
+        raise StickyError(
+            f"{mask(session_id)} is a key, not a session id: pass it as key= instead."
+        )
+    if not session_id or not session_id.isprintable() or any(c.isspace() for c in session_id):
+        raise StickyError(
+            f"{mask(session_id)} is not a session id: it is the sessionId a tap's redirect"
+            " carries (ses_ and 20 letters or digits)."
+        )

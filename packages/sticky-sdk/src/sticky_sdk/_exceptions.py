@@ -6,6 +6,7 @@ The tree::
     ├── APIConnectionError                 no answer: refused, reset, DNS, TLS
     │   └── APITimeoutError                no answer within the timeout
     ├── APIResponseValidationError         a 2xx answer the SDK could not read
+    ├── WebhookVerificationError           a webhook whose signature does not hold (webhooks.verify)
     └── APIError                           the platform answered with a problem (4xx, 5xx)
         ├── BadRequestError                400
         ├── AuthenticationError            401
@@ -76,6 +77,26 @@ class APITimeoutError(APIConnectionError):
 
 class APIResponseValidationError(StickyError):
     """The platform answered successfully, but not in a shape the SDK can read."""
+
+
+class WebhookVerificationError(StickyError):
+    """A webhook request is not proven to come from Sticky, unaltered and recent.
+
+    :attr:`reason` says why: ``"missing-header"``, ``"malformed-header"``,
+    ``"signature-mismatch"``, ``"timestamp-outside-tolerance"`` or ``"invalid-body"``.
+    Answer such a request with a 400 and do not act on it.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_webhook_error, (str(self), self.reason))
+
+
+def _webhook_error(message: str, reason: str) -> WebhookVerificationError:
+    return WebhookVerificationError(message, reason=reason)
 
 
 class APIError(StickyError):
