@@ -118,7 +118,7 @@ def test_gateway_config_prints_a_caddyfile_caddy_accepts(tmp_path: Path) -> None
 def test_migrate_brings_every_database_to_head_and_can_run_again(tmp_path: Path) -> None:
     first = sticky(tmp_path, "migrate")
     assert first.returncode == 0, first.stderr
-    assert [line.split()[0] for line in said(first)] == ["auth:", "events:", "mail:"]
+    assert [line.split()[0] for line in said(first)] == ["auth:", "events:", "api:", "mail:"]
     assert said(first)[0].startswith("auth: at revision ")
     assert '"Running upgrade' in first.stdout  # Alembic's own log, as JSON
     assert (tmp_path / "data" / "auth.sqlite3").exists()

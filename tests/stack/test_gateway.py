@@ -33,8 +33,8 @@ from sticky.stack.registry import REGISTRY, ProcessType
 from tests.conftest import free_port
 
 # Services still to come, so that routing is tested with the catch-all in place.
-API = ProcessType("api", "x:y", routes=("/v1/*", "/t/*", "/go/*", "/v2/payhook/*"))
-DOWN = ProcessType("geo", "x:y", routes=("/v1/geo/*",))  # nothing listens on its port
+# The real geo is internal only; routed here, nothing listens on its port.
+DOWN = ProcessType("geo", "x:y", routes=("/v1/geo/*",))
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
 
@@ -74,7 +74,7 @@ def variants(tmp_path: Path) -> dict[str, Settings]:
 @pytest.mark.parametrize("variant", ["development", "all interfaces", "tls in front", "tls here"])
 def test_caddy_validates_the_generated_config(tmp_path: Path, variant: str) -> None:
     settings = variants(tmp_path)[variant]
-    config = write_config(settings, [*REGISTRY, API])
+    config = write_config(settings, REGISTRY)
     result = caddy("validate", config, settings)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Valid configuration" in result.stdout + result.stderr
@@ -148,7 +148,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         geo_port=free_port(),
         **ports,  # type: ignore[arg-type]
     )
-    config = write_config(settings, [*REGISTRY, API, DOWN])
+    config = write_config(settings, [*REGISTRY, DOWN])
     process = subprocess.Popen(
         caddy_command(config),
         env=caddy_environment(settings),

@@ -15,7 +15,8 @@ from tests.stack_fixture import RunningStack
 
 pytestmark = pytest.mark.stack
 
-SERVICES = ("auth", "events", "mail", "mailbox")
+SERVICES = ("auth", "api", "events", "geo", "mail", "mailbox")
+HELPERS = ("sandbox",)  # the api's routing-logic worker
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -29,7 +30,7 @@ def test_everything_is_ready_and_the_table_says_where(stack: RunningStack) -> No
         assert httpx.get(f"{stack.internal_url(service)}/readyz").status_code == 200
     ready = stack.wait_for_log(lambda record: record["event"] == "stack ready")
     assert set(ready["processes"]) == {"gateway", *SERVICES}
-    assert set(stack.processes()) == {"gateway", *SERVICES}
+    assert set(stack.processes()) == {"gateway", *SERVICES, *HELPERS}
 
 
 def test_every_log_line_is_json_naming_its_service(stack: RunningStack) -> None:
@@ -104,7 +105,7 @@ def test_a_killed_service_is_restarted(stack: RunningStack) -> None:
 
 def test_sigterm_stops_every_child_caddy_included(private_stack: RunningStack) -> None:
     children = private_stack.processes()
-    assert set(children) == {"gateway", *SERVICES}
+    assert set(children) == {"gateway", *SERVICES, *HELPERS}
     started = time.monotonic()
     assert private_stack.stop(timeout=15) == 0
     assert time.monotonic() - started < 5
@@ -116,7 +117,7 @@ def test_sigterm_stops_every_child_caddy_included(private_stack: RunningStack) -
 
 def test_a_killed_supervisor_leaves_no_orphans(private_stack: RunningStack) -> None:
     children = private_stack.processes()
-    assert set(children) == {"gateway", *SERVICES}
+    assert set(children) == {"gateway", *SERVICES, *HELPERS}
     private_stack.process.kill()
     private_stack.process.wait()
     deadline = time.monotonic() + 8

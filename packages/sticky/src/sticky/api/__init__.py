@@ -1,1 +1,1 @@
-"""The api service: things, applications (flows), products, categories, consumer sessions, the tap."""
+"""The api service: things, flows, products, categories, consumer sessions, the tap."""

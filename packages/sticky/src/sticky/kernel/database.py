@@ -85,6 +85,20 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     return create_async_engine(target, **options)
 
 
+def create_sync_engine(url: str, **options: Any) -> sa.Engine:
+    """A synchronous engine for ``url`` with the same connection settings, for work done in
+    one call from a thread (a group commit) rather than statement by statement."""
+    target = sync_url(url)
+    if target.get_backend_name() == "sqlite":
+        ensure_sqlite_directory(url)
+        engine = sa.create_engine(target, **options)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    options.setdefault("pool_size", 2)
+    options.setdefault("pool_pre_ping", True)
+    return sa.create_engine(target, **options)
+
+
 def add_sqlite_pragmas(sync_engine: Any) -> None:
     event.listen(sync_engine, "connect", _sqlite_pragmas)
 

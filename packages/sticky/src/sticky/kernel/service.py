@@ -16,6 +16,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp
 
 from sticky.kernel.idempotency import IdempotencyMiddleware
 from sticky.kernel.metrics import CONTENT_TYPE_LATEST, HttpMetrics
@@ -50,9 +51,12 @@ def create_service_app(
     description: str = "",
     idempotency: Callable[[], AsyncEngine] | None = None,
     max_body_bytes: int | None = None,
+    fast_path: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> FastAPI:
     """``max_body_bytes`` overrides ``settings.max_body_bytes`` for a service that takes
-    larger bodies (the events service's batches)."""
+    larger bodies (the events service's batches). ``fast_path`` is an ASGI middleware class
+    placed inside the kernel's (request ids, logs, metrics, limits) but in front of the
+    router, for the few requests that must skip routing and dependency injection (the tap)."""
     checks = dict(readiness or {})
     started_at = time.time()
 
@@ -113,6 +117,8 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
 
+    if fast_path is not None:
+        app.add_middleware(fast_path)
     if idempotency is not None:
         # Inside the body limit, so the body it buffers is already bounded.
         app.add_middleware(

@@ -60,6 +60,16 @@ REGISTRY: tuple[ProcessType, ...] = (
         routes=("/v1/events*", *below("/v1/streams")),
     ),
     ProcessType(
+        name="api",
+        factory="sticky.api.app:create_app",
+        migrations="sticky.api",
+        routes=("/v1/*", "/t/*", "/go/*", "/v2/payhook/*"),
+    ),
+    ProcessType(
+        name="geo",
+        factory="sticky.geo.app:create_app",
+    ),
+    ProcessType(
         name="mail",
         factory="sticky.mail.app:create_app",
         migrations="sticky.mail",

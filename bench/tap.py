@@ -1,0 +1,218 @@
+"""Taps per second through the real gateway, and their latency, with every tap's event stored.
+Not a test.
+
+    uv run python bench/tap.py [--seconds 10] [--connections 32] [--export-events 1000000]
+
+A private ``sticky up`` (free ports, a temporary data directory) runs on this machine with
+the load generator, ``wrk`` (Debian's package), which requests ``/t/{id}`` through Caddy:
+
+1. idle: a flow whose live routing logic builds the URL (the V8 sandbox runs on every tap),
+   first as new phones (no cookie: a session is created per tap), then as one returning phone
+   (its cookie sent), then a flow without logic (the default app);
+2. the same first case while two clients export the user's ``--export-events`` events as
+   NDJSON from the events service over and over (``curl`` to /dev/null), the load that took
+   the original single-process design from 7 ms to 13 s;
+3. afterwards, every tap's ``SESSION_READ`` is counted in the events service: the taps wrk
+   saw answered must all be there (the outbox delivers them after the load).
+
+Routing-logic cost per tap is the difference between the logic and no-logic runs' mean
+latency, beside the sandbox's own figure from ``bench/logic.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e.test_accounts import signed_up
+from tests.stack_fixture import RunningStack, start_stack
+
+LOGIC = 'return input.consumerAppUrl + "?table=" + input.v2.thing.name + "&t=" + input.thingId;'
+
+
+@dataclass
+class WrkRun:
+    name: str
+    requests: int
+    seconds: float
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    errors: str
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s)", text)
+    assert match, text
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(name: str, url: str, seconds: int, connections: int, headers: list[str]) -> WrkRun:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore[union-attr]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    mean = _ms(re.search(r"Latency\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = ""
+    if "Non-2xx or 3xx" in out:
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out).group(0)  # type: ignore[union-attr]
+    if "Socket errors" in out:
+        errors += " " + re.search(r"Socket errors: .*", out).group(0)  # type: ignore[union-attr]
+    return WrkRun(name, requests, seconds, rate, p50, p99, mean, errors.strip())
+
+
+def post(client: httpx.Client, path: str, body: object = None) -> dict:  # type: ignore[type-arg]
+    response = client.post(path, json=body)
+    response.raise_for_status()
+    result: dict = response.json()  # type: ignore[type-arg]
+    return result
+
+
+def generate(stack: RunningStack, token: str, count: int) -> float:
+    """``count`` events for the user, in batches of 10,000 straight to the events service."""
+    started = time.monotonic()
+    url = f"{stack.internal_url('events')}/v1/events"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    with httpx.Client(timeout=120) as client:
+        for start in range(0, count, 10_000):
+            batch = [
+                {
+                    "type": "SESSION_CART_PAY" if i % 10 == 0 else "SESSION_READ",
+                    "thingId": f"thing-{i % 500}",
+                    "applicationId": f"app-{i % 7}",
+                    "customData": {"total": 1250, "currency": "EUR"} if i % 10 == 0 else {},
+                }
+                for i in range(start, min(count, start + 10_000))
+            ]
+            client.post(url, content=orjson.dumps(batch), headers=headers).raise_for_status()
+    return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def exporting(stack: RunningStack, token: str, clients: int) -> Iterator[None]:
+    loop = (
+        f'while true; do curl -s -o /dev/null -H "Authorization: Bearer {token}"'
+        f' -H "Accept: application/x-ndjson" "{stack.base_url}/v1/events"; done'
+    )
+    processes = [subprocess.Popen(["bash", "-c", loop]) for _ in range(clients)]
+    time.sleep(2.0)  # the exports are in full flow before the taps start
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.kill()
+        subprocess.run(["pkill", "-f", f"{stack.base_url}/v1/events"], check=False)
+
+
+def stored_reads(stack: RunningStack, token: str, thing_ids: list[str], expected: int) -> int:
+    """SESSION_READ events of these stickers in the events service, once the outbox drains."""
+    deadline = time.monotonic() + 180
+    found = 0
+    while time.monotonic() < deadline:
+        found = 0
+        for thing_id in thing_ids:
+            response = httpx.get(
+                f"{stack.base_url}/v1/events",
+                params={"type": "SESSION_READ", "thingId": thing_id},
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/x-ndjson"},
+                timeout=120,
+            )
+            found += response.content.count(b"\n")
+        if found >= expected:
+            return found
+        time.sleep(2)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--export-events", type=int, default=1_000_000)
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="sticky-bench-tap-") as root:
+        stack = start_stack(Path(root) / "stack", STICKY_LOG_LEVEL="warning")
+        try:
+            sticky, _ = signed_up(stack)
+            token = sticky.access_token
+            assert token
+            with httpx.Client(
+                base_url=stack.base_url, headers={"Authorization": f"Bearer {token}"}
+            ) as client:
+                flow = post(client, "/v1/applications", {"name": "Bench", "logic": LOGIC})
+                post(client, f"/v1/applications/{flow['id']}/make-live")
+                plain = post(client, "/v1/applications", {"name": "Plain"})
+                post(client, f"/v1/applications/{plain['id']}/make-live")
+                with_logic = post(client, "/v1/things", {"name": "T1", "applicationId": flow["id"]})
+                returning = post(client, "/v1/things", {"name": "T2", "applicationId": flow["id"]})
+                no_logic = post(client, "/v1/things", {"name": "T3", "applicationId": plain["id"]})
+                loaded = post(client, "/v1/things", {"name": "T4", "applicationId": flow["id"]})
+                first = httpx.get(f"{stack.base_url}/t/{returning['id']}")
+                cookie = f"sticky-sessionid={first.cookies.get('sticky-sessionid') or ''}"
+
+            def tap_url(thing: dict) -> str:  # type: ignore[type-arg]
+                return f"{stack.base_url}/t/{thing['id']}"
+
+            args = (options.seconds, options.connections)
+            warm = wrk("warm-up", tap_url(with_logic), 3, options.connections, [])
+            runs = [
+                wrk("new phones, logic", tap_url(with_logic), *args, []),
+                wrk("returning phone, logic", tap_url(returning), *args, [f"Cookie: {cookie}"]),
+                wrk("new phones, no logic", tap_url(no_logic), *args, []),
+            ]
+            generated = generate(stack, token, options.export_events)
+            print(f"generated {options.export_events:,} events in {generated:.0f} s", flush=True)
+            with exporting(stack, token, 2):
+                runs.append(wrk("new phones, logic, 2 exports", tap_url(loaded), *args, []))
+            taps = sum(run.requests for run in runs) + warm.requests + 1
+            stored = stored_reads(
+                stack,
+                token,
+                [with_logic["id"], returning["id"], no_logic["id"], loaded["id"]],
+                taps,
+            )
+        finally:
+            stack.stop()
+
+    print()
+    shape = f"{options.connections} connections, {options.seconds} s"
+    print(f"| run ({shape}) | taps/s | p50 | p99 | mean | errors |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for run in runs:
+        print(
+            f"| {run.name} | {run.rate:,.0f} | {run.p50_ms:.2f} ms | {run.p99_ms:.2f} ms"
+            f" | {run.mean_ms:.2f} ms | {run.errors or 'none'} |"
+        )
+    idle, loaded_run = runs[0], runs[-1]
+    print()
+    print(f"p99 under two exports / idle p99: {loaded_run.p99_ms / idle.p99_ms:.2f}x")
+    logic_cost = runs[0].mean_ms - runs[2].mean_ms
+    print(f"routing logic per tap (mean latency, logic - no logic): {logic_cost:.2f} ms")
+    print(f"taps answered (wrk, warm-up included, + 1 setup tap): {taps:,}")
+    print(f"SESSION_READ events stored: {stored:,}")
+
+
+if __name__ == "__main__":
+    main()

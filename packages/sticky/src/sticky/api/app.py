@@ -1,0 +1,72 @@
+"""The api service's app: things, flows, products, categories, sessions, and the tap."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from sticky.api.accounts import Accounts
+from sticky.api.context import Api
+from sticky.api.recorder import Deliverer, Recorder
+from sticky.api.routes import routers
+from sticky.api.routes.tap import TapFastPath
+from sticky.api.sandbox import Sandbox
+from sticky.api.store import Store
+from sticky.api.tap import Taps
+from sticky.kernel.service import create_service_app
+from sticky.kernel.service_token import ServiceToken
+from sticky.kernel.settings import Settings, get_settings
+from sticky.kernel.tokens import TokenVerifier, jwks_loader, jwks_url
+
+
+def create_app(settings: Settings | None = None, *, deliver: bool = True) -> FastAPI:
+    """The api service. ``deliver=False`` leaves the event outbox undelivered (tests)."""
+    settings = settings or get_settings()
+    store = Store(settings.database_url("api"))
+
+    async def database() -> tuple[bool, str]:
+        return await store.readiness()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        recorder = Recorder(store)
+        sandbox = Sandbox()
+        api = Api(
+            settings=settings,
+            store=store,
+            accounts=Accounts(store),
+            sandbox=sandbox,
+            recorder=recorder,
+            taps=Taps(store),
+        )
+        app.state.api = api
+        recorder.start()
+        deliverer = Deliverer(store, settings, ServiceToken(settings, "api"), recorder.committed)
+        app.state.deliverer = deliverer
+        task = asyncio.create_task(deliverer.run(), name="api-outbox") if deliver else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await recorder.stop()
+            sandbox.close()
+            await store.close()
+
+    app = create_service_app(
+        "api",
+        settings,
+        routers=routers,
+        lifespan=lifespan,
+        readiness={"database": database},
+        description="Things, flows, products, categories, consumer sessions, and the tap.",
+        idempotency=lambda: store.engine,
+        fast_path=TapFastPath,
+    )
+    app.state.verifier = TokenVerifier(jwks_loader(jwks_url(settings.internal_url("auth"))))
+    return app

@@ -1,0 +1,240 @@
+"""Recording events without holding up a tap, and without ever losing one.
+
+A tap's writes (its session, its ``SESSION_READ`` event) go through one *group commit*: every
+request that arrives while a transaction is being written joins the next one, so a burst of
+taps costs a handful of fsyncs and statements, not some for each. The event lands in the
+api's own outbox table, durable before the tap is answered; :class:`Deliverer` then hands
+the outbox to the events service in order, with the city-level location from geo, whenever
+it is reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import structlog
+
+from sticky.api.store import Store
+from sticky.api.store.sessions import SessionSeen
+from sticky.kernel.ids import new_id
+from sticky.kernel.outgoing import service_client
+from sticky.kernel.service_token import ServiceToken, ServiceTokenError
+from sticky.kernel.settings import Settings
+
+log = structlog.get_logger("sticky.api.recorder")
+
+_MAX_GROUP = 2000
+
+
+@dataclass
+class Writes:
+    """What one request records: session rows and outbox rows (event id, JSON body)."""
+
+    sessions: list[SessionSeen] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)
+
+    def add_events(self, events: list[dict[str, Any]], network: str | None = None) -> Writes:
+        """Queue ``events`` for the outbox; ``network`` (an anonymized IP) is to be located."""
+        self.events += [
+            (e["id"], orjson.dumps({"event": e, "network": network}).decode()) for e in events
+        ]
+        return self
+
+
+class Recorder:
+    """Group commit: ``await record(writes)`` returns once they are committed.
+
+    Every request waiting while a transaction is written joins the next one, and the whole
+    group is written with one statement per table (``executemany``), so the database work
+    per tap is a row, not a round trip.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: asyncio.Queue[tuple[Writes, asyncio.Future[None]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.committed = asyncio.Event()  # set after each commit that added outbox rows
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="api-recorder")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def record(self, writes: Writes) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((writes, done))
+        await done
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while not self._queue.empty() and len(group) < _MAX_GROUP:
+                group.append(self._queue.get_nowait())
+            try:
+                await self._write([writes for writes, _ in group])
+            except Exception:
+                # One bad member must not fail its neighbours: retry each on its own.
+                for writes, done in group:
+                    await self._alone(writes, done)
+            else:
+                for _, done in group:
+                    if not done.done():
+                        done.set_result(None)
+            self.committed.set()
+
+    async def _write(self, group: list[Writes]) -> None:
+        sessions = [seen for writes in group for seen in writes.sessions]
+        events = [row for writes in group for row in writes.events]
+        await asyncio.to_thread(self._store.record_sync, sessions, events, datetime.now(UTC))
+
+    async def _alone(self, writes: Writes, done: asyncio.Future[None]) -> None:
+        try:
+            await self._write([writes])
+        except Exception as exc:
+            if not done.done():
+                done.set_exception(exc)
+        else:
+            if not done.done():
+                done.set_result(None)
+
+
+class Deliverer:
+    """Hands the outbox to the events service, in order, from whichever replica holds the lease."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        token: ServiceToken,
+        wakeup: asyncio.Event,
+        *,
+        batch: int = 1000,
+        idle_seconds: float = 1.0,
+        gather_seconds: float = 0.05,
+        lease: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._token = token
+        self._wakeup = wakeup
+        self._batch = batch
+        self._idle = idle_seconds
+        self._lease = lease
+        self._gather = gather_seconds
+        self._held_until: datetime | None = None
+        self._holder = new_id("dlv")
+        self._places: dict[str, dict[str, Any] | None] = {}
+        self._failures = 0
+
+    async def run(self) -> None:
+        events = service_client(self._settings.internal_url("events"), timeout=10.0)
+        geo = service_client(self._settings.internal_url("geo"), timeout=2.0)
+        async with events, geo:
+            while True:
+                try:
+                    sent = await self.deliver(events, geo)
+                except Exception as exc:
+                    sent = 0
+                    log.warning("outbox pass failed", error=f"{type(exc).__name__}: {exc}")
+                if sent:
+                    self._failures = 0
+                    if sent < self._batch:
+                        # Let a busy outbox fill a batch: fewer, larger deliveries cost the
+                        # database (and the taps writing to it) far fewer commits.
+                        await asyncio.sleep(self._gather)
+                    continue
+                delay = self._idle if self._failures == 0 else min(30.0, 2.0**self._failures / 4)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), delay)
+                self._wakeup.clear()
+
+    async def deliver(self, events: httpx.AsyncClient, geo: httpx.AsyncClient) -> int:
+        """Send the head of the outbox once; answer how many events the events service took."""
+        if not await self._hold_lease():
+            return 0
+        async with self._store.reading() as tx:
+            pending = await tx.outbox.head(self._batch)
+        if not pending:
+            return 0
+        bodies = [orjson.loads(p.body) for p in pending]
+        await self._locate(geo, bodies)
+        batch = [body["event"] for body in bodies]
+        try:
+            response = await events.post(
+                "/v1/events", content=orjson.dumps(batch), headers=await self._headers()
+            )
+        except (httpx.HTTPError, ServiceTokenError) as exc:
+            return await self._failed(pending, f"events service unreachable: {exc}")
+        if response.status_code == 401:
+            self._token.forget()
+        if not response.is_success:
+            return await self._failed(
+                pending, f"events service answered {response.status_code}: {response.text[:300]}"
+            )
+        async with self._store.transaction() as tx:
+            await tx.outbox.remove_through(pending[-1].seq)
+        return len(pending)
+
+    async def _hold_lease(self) -> bool:
+        """Hold the delivery lease, renewing it (a write) only when half of it has passed."""
+        now = datetime.now(UTC)
+        if self._held_until is not None and now < self._held_until - self._lease / 2:
+            return True
+        async with self._store.transaction() as tx:
+            held = await tx.outbox.take_lease(self._holder, now, self._lease)
+        self._held_until = now + self._lease if held else None
+        return held
+
+    async def _headers(self) -> dict[str, str]:
+        return {**(await self._token.header()), "Content-Type": "application/json"}
+
+    async def _failed(self, pending: list[Any], error: str) -> int:
+        self._failures += 1
+        async with self._store.transaction() as tx:
+            await tx.outbox.note_failure([p.seq for p in pending], error)
+        log.warning("events not delivered", count=len(pending), error=error)
+        return 0
+
+    async def _locate(self, geo: httpx.AsyncClient, bodies: list[dict[str, Any]]) -> None:
+        """Add the city-level location of each event's network; unknown stays null."""
+        networks = {b["network"] for b in bodies if b.get("network")}
+        missing = [n for n in networks if n not in self._places]
+        if missing:
+            found = await asyncio.gather(*(self._lookup(geo, n) for n in missing))
+            if len(self._places) > 50_000:
+                self._places.clear()
+            for network, (answered, place) in zip(missing, found, strict=True):
+                if answered:  # geo down: ask again next time rather than remember "unknown"
+                    self._places[network] = place
+        for body in bodies:
+            network = body.get("network")
+            if network is not None:
+                custom = body["event"].setdefault("customData", {})
+                custom["location"] = self._places.get(network)
+
+    async def _lookup(
+        self, geo: httpx.AsyncClient, network: str
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """(whether geo answered, the place or None when it does not know)."""
+        try:
+            response = await geo.get(f"/v1/geo/ip/{network}")
+        except httpx.HTTPError:
+            return False, None
+        if not response.is_success:
+            return response.status_code < 500, None
+        found = response.json()
+        if not found.get("known"):
+            return True, None
+        return True, {
+            key: found.get(key) for key in ("country", "region", "city", "latitude", "longitude")
+        }

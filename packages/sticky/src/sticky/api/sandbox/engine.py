@@ -1,0 +1,346 @@
+"""The sandbox worker's engine: a V8 isolate per (owner, version), compiled once, run under limits.
+
+Everything here runs on the worker process's event loop. Runs call mini-racer's cancelable
+``eval_cancelable`` only, so the loop never waits on an isolate's thread; creating and freeing
+isolates (a blocking C call each) happens on small thread pools. A few blank isolates with the
+prelude are kept warm so a new or rebuilt version costs a compile, not an isolate; versions
+idle for minutes give their isolate back and compile again when next used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from py_mini_racer import JSEvalException, JSOOMException, MiniRacer, mini_racer
+
+from sticky.api.sandbox.prelude import PRELUDE
+
+Reply = tuple[str, Any, list[str], int]
+
+# stdlib logging: structlog would add ~0.3 s to every worker start.
+log = logging.getLogger("sticky.api.sandbox")
+
+SPARES = 2
+IDLE_SECONDS = 300.0
+SWEEP_SECONDS = 30.0
+STOP_GRACE = 0.5
+STOP_GRACE_MIN = 0.015
+SETUP_SECONDS = 2.0
+QUEUE_SECONDS = 1.0
+STUCK_SECONDS = 1.0
+
+
+class Isolate:
+    """One MiniRacer (its own V8 isolate and thread) with the prelude installed."""
+
+    def __init__(self, stack: contextlib.ExitStack, racer: MiniRacer) -> None:
+        self._stack = stack
+        self.racer = racer
+
+    @classmethod
+    def open(cls, loop: asyncio.AbstractEventLoop, memory_limit: int) -> Isolate:
+        """Blocking: creates the isolate, bound to ``loop``; call it off that loop."""
+        stack = contextlib.ExitStack()
+        racer = stack.enter_context(mini_racer(loop))
+        racer.set_hard_memory_limit(memory_limit)
+        return cls(stack, racer)
+
+    def close(self) -> None:
+        """Blocking: stops whatever JavaScript still runs and frees the isolate."""
+        with contextlib.suppress(Exception):
+            self._stack.close()
+
+
+@dataclass(eq=False)
+class _Entry:
+    source: str
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    isolate: Isolate | None = None
+    failure: Reply | None = None
+    stopping: asyncio.Future[None] | None = None
+    evicted: bool = False
+    used: float = field(default_factory=time.monotonic)
+
+
+class Engine:
+    """Compiled routing logic by (owner, version key), least recently used first out."""
+
+    def __init__(
+        self,
+        *,
+        memory_limit: int,
+        max_cached: int,
+        on_stuck: Callable[[], None],
+        on_stopping: Callable[[int, bool], None],
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._memory_limit = memory_limit
+        self._max_cached = max_cached
+        self._on_stuck = on_stuck
+        self._on_stopping = on_stopping
+        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._spares: list[Isolate] = []
+        self._filling = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping: dict[asyncio.Future[None], float] = {}
+        self._opener = ThreadPoolExecutor(2, "sandbox-open")
+        self._closer = ThreadPoolExecutor(4, "sandbox-close")
+
+    async def start(self) -> str:
+        """Warms the spare isolates; answers the V8 version."""
+        self._spares.append(await self._new_isolate())
+        self._refill()
+        self._spawn(self._sweep())
+        self._spawn(self._watch_stops())
+        return self._spares[0].racer.v8_version
+
+    async def run(
+        self, owner: str, key: str, source: str, input_json: str, limit: float, tag: int
+    ) -> tuple[Reply, bool]:
+        """One run of ``source`` on ``input_json``; also says whether it had to compile.
+
+        When the run leaves its isolate to be stopped, ``on_stopping(tag, True)`` is called
+        before this returns, and ``on_stopping(tag, False)`` once the isolate is gone.
+        """
+        entry = self._entry(owner, key, source)
+        entry.used = time.monotonic()
+        try:
+            if entry.lock.locked():
+                async with asyncio.timeout(QUEUE_SECONDS):
+                    await entry.lock.acquire()
+            else:
+                await entry.lock.acquire()
+        except TimeoutError:
+            return ("timeout", "too many runs of this logic are waiting", [], 0), False
+        try:
+            if entry.failure is not None:
+                return entry.failure, False
+            if entry.stopping is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(entry.stopping), limit)
+                except TimeoutError:
+                    message = "the previous run of this logic is still being stopped"
+                    return ("timeout", message, [], 0), False
+                entry.stopping = None
+            compiled = False
+            if entry.isolate is None:
+                failure = await self._compile(entry, limit)
+                if failure is not None:
+                    return failure, False
+                compiled = True
+            return await self._execute(entry, input_json, limit, tag), compiled
+        finally:
+            if entry.evicted:
+                self._stop(entry)
+            entry.lock.release()
+
+    async def close(self) -> None:
+        """Frees the isolates, waiting a little for those still running; call before exiting."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        isolates = [e.isolate for e in self._entries.values() if e.isolate] + self._spares
+        self._entries.clear()
+        self._spares = []
+        waits = [self._loop.run_in_executor(self._closer, i.close) for i in isolates]
+        if waits or self._stopping:
+            await asyncio.wait([*waits, *self._stopping], timeout=SETUP_SECONDS)
+
+    def _entry(self, owner: str, key: str, source: str) -> _Entry:
+        entry = self._entries.get((owner, key))
+        if entry is not None and entry.source == source:
+            self._entries.move_to_end((owner, key))
+            return entry
+        if entry is not None:
+            self._spawn(self._evict(entry))
+        entry = self._entries[owner, key] = _Entry(source)
+        while len(self._entries) > self._max_cached:
+            _, old = self._entries.popitem(last=False)
+            self._spawn(self._evict(old))
+        return entry
+
+    async def _evict(self, entry: _Entry) -> None:
+        entry.evicted = True
+        async with entry.lock:
+            self._stop(entry)
+
+    async def _sweep(self) -> None:
+        """Frees the isolates of versions idle for a while (about 1 MB each); keeps the source."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            idle_since = time.monotonic() - IDLE_SECONDS
+            for entry in list(self._entries.values()):
+                if entry.isolate and entry.used < idle_since and not entry.lock.locked():
+                    self._stop(entry)
+
+    async def _compile(self, entry: _Entry, limit: float) -> Reply | None:
+        isolate = self._spares.pop() if self._spares else await self._new_isolate()
+        self._refill()
+        try:
+            async with asyncio.timeout(max(limit, SETUP_SECONDS)):
+                code = f"__sticky.compile({orjson.dumps(entry.source).decode()})"
+                raw = await isolate.racer.eval_cancelable(code)
+        except TimeoutError:
+            self._discard(isolate)
+            return "timeout", "the logic took too long to compile", [], 0
+        except JSEvalException:
+            over = isolate.racer.was_hard_memory_limit_reached()
+            self._discard(isolate)
+            return ("memory" if over else "exception"), "the logic cannot be compiled", [], 0
+        if raw == "":
+            entry.isolate = isolate
+            return None
+        # A failed compile changed nothing in the isolate: it is as good as a spare.
+        self._spares.append(isolate)
+        decoded = _decode(raw)
+        entry.failure = decoded[0] if decoded else ("syntax", "the logic cannot be compiled", [], 0)
+        return entry.failure
+
+    async def _execute(self, entry: _Entry, input_json: str, limit: float, tag: int) -> Reply:
+        """Runs once; the limit applies to the time measured inside V8.
+
+        The isolate is only terminated a little past the limit, so a run that finished in
+        time but whose reply was late (a busy machine) keeps its result and its isolate.
+        """
+        isolate = entry.isolate
+        assert isolate is not None
+        code = f"__sticky.run({orjson.dumps(input_json).decode()})"
+        too_long = f"the logic ran longer than {limit * 1000:g} ms"
+        try:
+            async with _Deadline(self._loop, limit + max(limit * STOP_GRACE, STOP_GRACE_MIN)):
+                raw = await isolate.racer.eval_cancelable(code)
+        except TimeoutError:
+            self._stop(entry, tag)
+            return "timeout", too_long, [], 0
+        except JSOOMException:
+            self._stop(entry, tag)
+            return "memory", "the logic used more memory than allowed", [], 0
+        except JSEvalException as exc:
+            over = isolate.racer.was_hard_memory_limit_reached()
+            self._stop(entry, tag)
+            if over:
+                return "memory", "the logic used more memory than allowed", [], 0
+            return "exception", f"the logic broke its sandbox: {exc}".split("\n")[0], [], 0
+        decoded = _decode(raw)
+        if decoded is None:
+            return "exception", "the logic's output could not be read", [], 0
+        reply, ran_ms = decoded
+        if ran_ms > limit * 1000:
+            return "timeout", too_long, reply[2], reply[3]
+        return reply
+
+    def _stop(self, entry: _Entry, tag: int | None = None) -> None:
+        """Throws the entry's isolate away (it may be mid-termination); the next run rebuilds."""
+        isolate, entry.isolate = entry.isolate, None
+        if isolate is None:
+            return
+        entry.stopping = self._discard(isolate)
+        if tag is not None:
+            self._on_stopping(tag, True)
+            entry.stopping.add_done_callback(lambda _: self._on_stopping(tag, False))
+
+    async def _watch_stops(self) -> None:
+        """Calls ``on_stuck`` when an isolate takes too long to stop.
+
+        Some builtins (``new Array(2 ** 27).fill(0)``) ignore termination and keep a core busy
+        for many seconds; only the worker's exit stops them.
+        """
+        while True:
+            await asyncio.sleep(STUCK_SECONDS / 4)
+            now = time.monotonic()
+            if any(now - started > STUCK_SECONDS for started in self._stopping.values()):
+                self._on_stuck()
+
+    def _discard(self, isolate: Isolate) -> asyncio.Future[None]:
+        stopping = self._loop.run_in_executor(self._closer, isolate.close)
+        self._stopping[stopping] = time.monotonic()
+        stopping.add_done_callback(self._forget)
+        return stopping
+
+    def _forget(self, stopped: asyncio.Future[None]) -> None:
+        self._stopping.pop(stopped, None)
+
+    async def _new_isolate(self) -> Isolate:
+        isolate = await self._loop.run_in_executor(
+            self._opener, Isolate.open, self._loop, self._memory_limit
+        )
+        try:
+            async with asyncio.timeout(SETUP_SECONDS):
+                await isolate.racer.eval_cancelable(PRELUDE)
+        except BaseException:
+            self._discard(isolate)
+            raise
+        return isolate
+
+    def _refill(self) -> None:
+        if not self._filling and len(self._spares) < SPARES:
+            self._filling = True
+            self._spawn(self._fill())
+
+    async def _fill(self) -> None:
+        try:
+            while len(self._spares) < SPARES:
+                self._spares.append(await self._new_isolate())
+        except Exception:
+            log.exception("sandbox: a spare isolate could not be made")
+        finally:
+            self._filling = False
+
+    def _spawn(self, coro: Any) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class _Deadline:
+    """``asyncio.timeout`` that lets replies already queued on the loop land first.
+
+    When the loop runs behind, the reply of a run that finished in time can wait in its queue
+    past the deadline; expiring one loop round later (behind it) keeps such a run, and its
+    isolate, from counting as a timeout.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        self._loop = loop
+        self._seconds = seconds
+        self._window = asyncio.timeout(None)
+        self._open = False
+
+    async def __aenter__(self) -> None:
+        await self._window.__aenter__()
+        self._open = True
+        when = self._loop.time() + self._seconds
+        self._timer = self._loop.call_at(when, self._loop.call_soon, self._expire)
+
+    def _expire(self) -> None:
+        if self._open:
+            self._window.reschedule(-1.0)
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self._open = False
+        self._timer.cancel()
+        await self._window.__aexit__(*exc_info)
+
+
+def _decode(raw: object) -> tuple[Reply, float] | None:
+    """The prelude's answer and how long the logic ran, or None when the logic garbled it."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        status, value, console, dropped, ran_ms = orjson.loads(raw)
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        return None
+    if not isinstance(status, str) or not isinstance(console, list):
+        return None
+    if not isinstance(dropped, int) or not isinstance(ran_ms, int | float):
+        return None
+    return (status, value, console, dropped), ran_ms

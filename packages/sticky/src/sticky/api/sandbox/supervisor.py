@@ -1,0 +1,338 @@
+"""``Sandbox``: the api process's handle on its sandbox worker process, safe from any thread.
+
+Each run is one request frame on the worker's stdin and one reply frame on its stdout; a reader
+thread matches replies to ``concurrent.futures.Future`` objects, which ``run`` waits on and
+``run_async`` awaits. When the worker dies (V8 aborts its process on some allocations) or hangs,
+a new one starts, and the runs the dead one held are sent again, one at a time: a run that
+kills a second worker fails as ``memory``, and ``Culprits`` refuses its logic from then on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import itertools
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from sticky.api.sandbox import protocol
+from sticky.api.sandbox.culprits import CRASHED, Culprits, Logic
+from sticky.api.sandbox.outcome import LogicOutcome, failed, from_reply
+
+# stdlib logging: structlog would add ~0.3 s to every worker start.
+log = logging.getLogger("sticky.api.sandbox")
+
+MAX_SOURCE = 64 * 1024
+GRACE_SECONDS = 5.0
+WATCH_SECONDS = 0.25
+START_SECONDS = 30.0
+MAX_FAILED_STARTS = 3
+REVIVE_SECONDS = 10.0
+PIPE_BYTES = 1 << 20
+
+Settled = list[tuple[Future[LogicOutcome], LogicOutcome]]
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: subprocess.Popen[bytes]
+    stdin: int
+    stdout: int
+    started: float = field(default_factory=time.monotonic)
+    ready: threading.Event = field(default_factory=threading.Event)
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    writable: bool = True
+
+    def send(self, frame: bytes) -> None:
+        # A dead worker's runs are sent again by its reader thread: a failed write can be ignored.
+        with self.write_lock, contextlib.suppress(OSError):
+            if self.writable:
+                protocol.write_all(self.stdin, frame)
+
+    def close_stdin(self) -> None:
+        with self.write_lock:
+            if self.writable:
+                self.writable = False
+                with contextlib.suppress(OSError):
+                    os.close(self.stdin)
+
+
+@dataclass(eq=False)
+class _Run:
+    future: Future[LogicOutcome]
+    frame: bytes
+    logic: Logic
+    worker: _Worker | None
+    deadline: float
+    attempts: int = 1
+
+
+class Sandbox:
+    """Runs merchants' routing logic in a separate process, one V8 isolate per version."""
+
+    def __init__(
+        self,
+        *,
+        time_limit_ms: float = 20,
+        memory_limit_bytes: int = 32 * 1024 * 1024,
+        max_cached: int = 512,
+    ) -> None:
+        self._limit_ms = float(time_limit_ms)
+        self._command = [
+            sys.executable,
+            "-m",
+            "sticky.api.sandbox.worker",
+            f"--memory-limit={memory_limit_bytes}",
+            f"--max-cached={max_cached}",
+        ]
+        self._lock = threading.Lock()
+        self._ids = itertools.count(protocol.NOTICE_ID + 1)
+        self._runs: dict[int, _Run] = {}
+        self._culprits = Culprits(max_cached)
+        self._suspects: deque[int] = deque()
+        self._probe: int | None = None
+        self._failed_starts = 0
+        self._revive_at = 0.0
+        self._closed = False
+        self.compilations = 0
+        """How many times a version's source was compiled (each new version, each rebuild)."""
+        self.restarts = 0
+        """How many times the worker process was replaced."""
+        self._worker: _Worker | None = self._spawn()
+
+    def run(
+        self, version_key: str, owner: str, source: str, input: Mapping[str, Any]
+    ) -> LogicOutcome:
+        """Runs the logic and blocks until its outcome (about the time limit at most)."""
+        return self._submit(version_key, owner, source, input).result()
+
+    async def run_async(
+        self, version_key: str, owner: str, source: str, input: Mapping[str, Any]
+    ) -> LogicOutcome:
+        """Like ``run``, without blocking the event loop; any number may run at once."""
+        return await asyncio.wrap_future(self._submit(version_key, owner, source, input))
+
+    def close(self) -> None:
+        """Stops the worker; runs still waiting fail, later runs fail at once."""
+        with self._lock:
+            self._closed = True
+            runs, self._runs = list(self._runs.values()), {}
+            worker, self._worker = self._worker, None
+        _settle([(r.future, failed("exception", "the sandbox is closed")) for r in runs])
+        if worker is None:
+            return
+        worker.close_stdin()
+        if not worker.ready.is_set():
+            worker.process.kill()  # still starting: it holds nothing yet
+        try:
+            worker.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
+
+    def _submit(
+        self, key: str, owner: str, source: str, input: Mapping[str, Any]
+    ) -> Future[LogicOutcome]:
+        future: Future[LogicOutcome] = Future()
+        if len(source) > MAX_SOURCE:
+            message = f"the logic is {len(source)} characters long; the limit is {MAX_SOURCE}"
+            future.set_result(failed("syntax", message))
+            return future
+        input_json = orjson.dumps(input, default=_plain).decode()
+        with self._lock:
+            worker = self._worker or self._revive()
+            if worker is None:
+                future.set_result(failed("exception", "the sandbox is not running"))
+                return future
+            logic = (owner, key, source)
+            refusal = self._culprits.refusal(logic)
+            if refusal is not None:
+                future.set_result(failed("memory", refusal))
+                return future
+            request_id = next(self._ids)
+            frame = protocol.encode([request_id, owner, key, source, input_json, self._limit_ms])
+            self._runs[request_id] = _Run(future, frame, logic, worker, self._deadline(worker))
+        worker.send(frame)
+        return future
+
+    def _revive(self) -> _Worker | None:
+        """Under the lock: after workers failed to start, tries another now and then."""
+        if self._closed or time.monotonic() < self._revive_at:
+            return None
+        self._worker = self._spawn()
+        return self._worker
+
+    def _deadline(self, worker: _Worker) -> float:
+        if not worker.ready.is_set():
+            return worker.started + START_SECONDS
+        return time.monotonic() + self._limit_ms / 1000 + GRACE_SECONDS
+
+    def _spawn(self) -> _Worker:
+        process = subprocess.Popen(  # noqa: S603 - our own module, run by our own interpreter
+            self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        )
+        assert process.stdin is not None and process.stdout is not None
+        stdin, stdout = os.dup(process.stdin.fileno()), os.dup(process.stdout.fileno())
+        process.stdin.close()
+        process.stdout.close()
+        for fd in (stdin, stdout):
+            with contextlib.suppress(OSError, AttributeError):
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        worker = _Worker(process, stdin, stdout)
+        reader = threading.Thread(target=self._read, args=(worker,), name="sandbox", daemon=True)
+        reader.start()
+        return worker
+
+    def _read(self, worker: _Worker) -> None:
+        frames = protocol.FrameReader()
+        watched = time.monotonic()
+        try:
+            while True:
+                readable, _, _ = select.select([worker.stdout], [], [], WATCH_SECONDS)
+                if readable:
+                    data = os.read(worker.stdout, 1 << 16)
+                    if not data:
+                        break
+                    for message in frames.feed(data):
+                        self._deliver(worker, message)
+                if time.monotonic() - watched >= WATCH_SECONDS:
+                    watched = time.monotonic()
+                    self._watch(worker)
+        finally:
+            os.close(worker.stdout)
+            self._replace(worker)
+
+    def _deliver(self, worker: _Worker, message: list[Any]) -> None:
+        if message[0] == protocol.NOTICE_ID:
+            self._notice(worker, message[1], message[2])
+            return
+        request_id, status, value, console, dropped, elapsed_ms, compiled = message
+        settled: Settled = []
+        with self._lock:
+            run = self._runs.pop(request_id, None)
+            if run is None:
+                return
+            self.compilations += bool(compiled)
+            probe = None
+            if request_id == self._probe:
+                self._probe = None
+                probe = self._next_probe(settled)
+        settled.append((run.future, from_reply(status, value, console, dropped, elapsed_ms)))
+        _settle(settled, probe)
+
+    def _notice(self, worker: _Worker, event: str, detail: Any) -> None:
+        with self._lock:
+            if event == protocol.READY:
+                worker.ready.set()
+                self._failed_starts = 0
+                for run in self._runs.values():
+                    if run.worker is worker:
+                        run.deadline = self._deadline(worker)
+            elif event == protocol.STOPPING and detail in self._runs:
+                self._culprits.stopping(detail, self._runs[detail].logic)
+            elif event == protocol.STOPPED:
+                self._culprits.stopped(detail)
+
+    def _watch(self, worker: _Worker) -> None:
+        """Kills the worker when a run of its waits past any sane time: it hangs."""
+        now = time.monotonic()
+        with self._lock:
+            late = any(r.worker is worker and r.deadline < now for r in self._runs.values())
+        if late and worker.process.poll() is None:
+            log.error("sandbox: worker %s hangs; killing it", worker.process.pid)
+            worker.process.kill()
+
+    def _replace(self, worker: _Worker) -> None:
+        """The worker is gone: start another, and send it again the runs the dead one held.
+
+        Any of those runs may be the one that killed it, so they go back one at a time (as
+        probes, while other traffic flows): a run that kills a second worker is the culprit.
+        """
+        code = worker.process.wait()
+        worker.close_stdin()
+        settled: Settled = []
+        with self._lock:
+            if self._worker is not worker:
+                return  # closed
+            log.error("sandbox: worker %s died (exit %s)", worker.process.pid, code)
+            self._culprits.worker_died()
+            self._failed_starts += not worker.ready.is_set()
+            if self._failed_starts >= MAX_FAILED_STARTS:
+                log.error("sandbox: the worker cannot start: %s", " ".join(self._command))
+                self._worker = None
+                self._revive_at = time.monotonic() + REVIVE_SECONDS
+                runs, self._runs = list(self._runs.values()), {}
+                self._suspects.clear()
+                settled = [
+                    (r.future, failed("exception", "the sandbox cannot start")) for r in runs
+                ]
+                probe = None
+            else:
+                self._worker = self._spawn()
+                self.restarts += 1
+                probe = self._retry(worker, settled)
+        _settle(settled, probe)
+
+    def _retry(self, dead: _Worker, settled: Settled) -> _Run | None:
+        """Under the lock: queues the dead worker's runs as suspects; a second death bans."""
+        for request_id, run in list(self._runs.items()):
+            if run.worker is not dead:
+                continue
+            if request_id == self._probe:
+                self._probe = None
+            if run.attempts < 2:
+                run.attempts += 1
+                run.worker = None
+                self._suspects.append(request_id)
+                continue
+            del self._runs[request_id]
+            self._culprits.ban(run.logic)
+            settled.append((run.future, failed("memory", CRASHED)))
+        return self._next_probe(settled)
+
+    def _next_probe(self, settled: Settled) -> _Run | None:
+        """Under the lock: the next suspect to send, alone, unless one is out already."""
+        while self._probe is None and self._suspects and self._worker is not None:
+            request_id = self._suspects.popleft()
+            run = self._runs.get(request_id)
+            if run is None:
+                continue
+            refusal = self._culprits.refusal(run.logic)
+            if refusal is not None:
+                del self._runs[request_id]
+                settled.append((run.future, failed("memory", refusal)))
+                continue
+            run.worker = self._worker
+            run.deadline = self._deadline(self._worker)
+            self._probe = request_id
+            return run
+        return None
+
+
+def _settle(settled: Settled, probe: _Run | None = None) -> None:
+    for future, outcome in settled:
+        with contextlib.suppress(InvalidStateError):
+            future.set_result(outcome)
+    if probe is not None and probe.worker is not None:
+        probe.worker.send(probe.frame)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    return str(value)

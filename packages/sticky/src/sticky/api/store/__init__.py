@@ -1,0 +1,130 @@
+"""The api service's store: one database (SQLite by default, PostgreSQL by URL)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sticky.api.store.outbox import EventOutbox, outbox_rows
+from sticky.api.store.owned import Cursor, InvalidCursor, Owned, PageOf, Row
+from sticky.api.store.sessions import Sessions, SessionSeen, seen_upsert
+from sticky.api.store.tables import (
+    accounts,
+    application_versions,
+    applications,
+    categories,
+    event_outbox,
+    products,
+    things,
+)
+from sticky.kernel.database import create_engine, create_sync_engine
+from sticky.kernel.migrations import current_revision, head_revision
+
+__all__ = ["Cursor", "InvalidCursor", "PageOf", "Row", "Store", "Transaction"]
+
+
+@dataclass
+class Transaction:
+    conn: AsyncConnection
+
+    def __post_init__(self) -> None:
+        self.things = Owned(things, self.conn)
+        self.applications = Owned(applications, self.conn)
+        self.products = Owned(products, self.conn)
+        self.categories = Owned(categories, self.conn)
+        self.sessions = Sessions(self.conn)
+        self.outbox = EventOutbox(self.conn)
+
+    async def versions(self, application_id: str) -> list[Row]:
+        t = application_versions
+        result = await self.conn.execute(
+            sa.select(t).where(t.c.application_id == application_id).order_by(t.c.version.desc())
+        )
+        return [dict(row._mapping) for row in result]
+
+    async def version(self, application_id: str, version: int) -> Row | None:
+        t = application_versions
+        result = await self.conn.execute(
+            sa.select(t).where(t.c.application_id == application_id, t.c.version == version)
+        )
+        row = result.first()
+        return dict(row._mapping) if row else None
+
+    async def add_version(self, row: Row) -> None:
+        await self.conn.execute(application_versions.insert().values(**row))
+
+    async def claim_account(self, user_id: str, now: sa.ColumnElement[object] | object) -> bool:
+        """Mark ``user_id`` as set up; False when another request already did."""
+        t = accounts
+        exists = await self.conn.execute(sa.select(t.c.user_id).where(t.c.user_id == user_id))
+        if exists.first() is not None:
+            return False
+        await self.conn.execute(t.insert().values(user_id=user_id, created_at=now))
+        return True
+
+
+def _relaxed_sqlite(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_engine(url)
+        self._sync: sa.Engine | None = None
+
+    def record_sync(
+        self, seen: list[SessionSeen], events: list[tuple[str, str]], now: datetime
+    ) -> None:
+        """Write a group of taps in one transaction, from a worker thread.
+
+        The group commit's whole write is one call off the event loop: done through the
+        async engine it would wait for the (busy) loop between every statement. Its commit
+        survives the api process dying at any moment, not the machine losing power in the
+        next instant: SQLite's ``synchronous=NORMAL`` in WAL mode (the WAL is synced at
+        checkpoints, not at each commit), PostgreSQL's ``synchronous_commit=off`` (the WAL
+        writer flushes within ``wal_writer_delay``, 200 ms by default). A tap waits for no
+        disk flush; everything else the api writes keeps the full settings.
+        """
+        if self._sync is None:
+            self._sync = create_sync_engine(self.url)
+            if self._sync.dialect.name == "sqlite":
+                event.listen(self._sync, "connect", _relaxed_sqlite)
+        with self._sync.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            if seen:
+                conn.execute(*seen_upsert(conn.dialect.name, seen))
+            if events:
+                conn.execute(event_outbox.insert(), outbox_rows(events, now))
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self.engine.begin() as conn:
+            yield Transaction(conn)
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[Transaction]:
+        async with self.engine.connect() as conn:
+            yield Transaction(conn)
+
+    async def readiness(self) -> tuple[bool, str]:
+        current = await current_revision(self.engine)
+        head = head_revision("sticky.api")
+        if current != head:
+            return False, f"schema at {current}, expected {head}: run `sticky migrate`"
+        return True, f"schema at {head}"
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self._sync is not None:
+            self._sync.dispose()

@@ -1,0 +1,259 @@
+"""The tap: a sticker's id in, the destination URL out, the tap recorded and never lost.
+
+What a tap needs (the thing, its flow's live version) is cached for a few seconds per
+process; a change made through this process forgets its entries at once, other replicas see
+it within ``CACHE_SECONDS``. Routing logic runs in the sandbox, compiled once per live
+version. The session and the ``SESSION_READ`` event are written through the recorder's group
+commit, so a burst of taps shares its fsyncs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import sqlalchemy as sa
+
+from sticky.api.context import Api
+from sticky.api.ids import looks_like_thing_id
+from sticky.api.recorder import Recorder, Writes
+from sticky.api.sandbox import LogicFailure
+from sticky.api.store import Row, Store
+from sticky.api.store.sessions import SessionSeen
+from sticky.api.store.tables import application_versions, applications, things
+from sticky.kernel.ids import new_id, random_string
+from sticky.kernel.privacy import anonymize_ip
+
+CACHE_SECONDS = 5.0
+_CACHE_SIZE = 50_000
+SESSION_COOKIE = "sticky-sessionid"
+_SESSION_ID = re.compile(r"^ses_[0-9a-km-z]{20}$")
+
+
+@dataclass(frozen=True)
+class Flow:
+    application: Row
+    live: Row | None  # None: nothing live yet; taps go to the default app
+
+
+@dataclass(frozen=True)
+class Target:
+    thing: Row | None
+    flow: Flow | None
+
+
+@dataclass
+class TapResult:
+    url: str | None
+    session_id: str
+    set_cookie: bool
+    failure: LogicFailure | None = None
+    console: tuple[str, ...] = ()
+    user_id: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def user_agent_class(user_agent: str) -> str:
+    ua = user_agent.lower()
+    if any(word in ua for word in ("bot", "spider", "crawl", "curl", "wget", "python")):
+        return "bot"
+    if "iphone" in ua or "ipad" in ua or "ios" in ua:
+        return "ios"
+    if "android" in ua:
+        return "android"
+    if any(word in ua for word in ("windows", "macintosh", "linux", "cros")):
+        return "desktop"
+    return "other"
+
+
+def with_session(url: str, session_id: str) -> str:
+    """``url`` with ``sessionId`` in its query (unless the logic already put one there)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "sessionId" for key, _ in query):
+        return url
+    query.append(("sessionId", session_id))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def logic_input(
+    api: Api,
+    *,
+    thing: dict[str, Any] | None,
+    application: Row,
+    settings: dict[str, Any],
+    session_id: str,
+    query: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``input`` object routing logic receives (field names as in the original platform)."""
+    v2_thing = None
+    if thing is not None:
+        v2_thing = {
+            "id": thing.get("id"),
+            "name": thing.get("name"),
+            "designId": thing.get("design_id"),
+            "productId": thing.get("product_id") or thing.get("productId"),
+            "tags": thing.get("tags", []),
+            "location": thing.get("location"),
+            "customData": thing.get("custom_data", {}),
+            "theirId": thing.get("their_id"),
+            "isVirtual": thing.get("is_virtual", False),
+            "isKidSafe": thing.get("is_kid_safe", False),
+        }
+    return {
+        "thingId": thing.get("id") if thing else None,
+        "applicationId": application["id"],
+        "productId": v2_thing["productId"] if v2_thing else None,
+        "sessionId": session_id,
+        "userId": application["user_id"],
+        "consumerAppUrl": settings.get("consumerAppUrl") or api.consumer_app_url,
+        "query": query,
+        "v2": {
+            "application": {
+                "id": application["id"],
+                "name": application["name"],
+                "publicName": application["public_name"],
+                "settings": settings,
+            },
+            "user": {"id": application["user_id"]},
+            "thing": v2_thing,
+        },
+    }
+
+
+class Taps:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._things: OrderedDict[str, tuple[float, Row | None]] = OrderedDict()
+        self._flows: OrderedDict[str, tuple[float, Flow | None]] = OrderedDict()
+        self._sessions: OrderedDict[str, tuple[str, str | None, str | None]] = OrderedDict()
+
+    def forget(self, thing_id: str) -> None:
+        self._things.pop(thing_id, None)
+
+    def forget_application(self, application_id: str) -> None:
+        self._flows.pop(application_id, None)
+
+    async def thing(self, thing_id: str) -> Row | None:
+        cached = self._things.get(thing_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        async with self._store.reading() as tx:
+            result = await tx.conn.execute(sa.select(things).where(things.c.id == thing_id))
+            found = result.first()
+        row = dict(found._mapping) if found else None
+        _put(self._things, thing_id, row)
+        return row
+
+    async def flow(self, application_id: str) -> Flow | None:
+        cached = self._flows.get(application_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        async with self._store.reading() as tx:
+            app = (
+                await tx.conn.execute(
+                    sa.select(applications).where(applications.c.id == application_id)
+                )
+            ).first()
+            live = None
+            if app is not None and app.live_version is not None:
+                live = (
+                    await tx.conn.execute(
+                        sa.select(application_versions).where(
+                            application_versions.c.application_id == application_id,
+                            application_versions.c.version == app.live_version,
+                        )
+                    )
+                ).first()
+        flow = Flow(dict(app._mapping), dict(live._mapping) if live else None) if app else None
+        _put(self._flows, application_id, flow)
+        return flow
+
+    async def target(self, thing_id: str) -> Target:
+        if not looks_like_thing_id(thing_id):
+            return Target(None, None)
+        thing = await self.thing(thing_id)
+        if thing is None:
+            return Target(None, None)
+        flow = await self.flow(thing["application_id"]) if thing["application_id"] else None
+        if flow is not None and flow.application["user_id"] != thing["user_id"]:
+            flow = None  # never run another user's flow, whatever the row says
+        return Target(thing, flow)
+
+    def session(
+        self,
+        cookie: str | None,
+        user_id: str,
+        application_id: str | None,
+        thing_id: str | None,
+        kid_safe: bool,
+        now: datetime,
+    ) -> tuple[str, bool, SessionSeen | None]:
+        """The tap's session, whether to set its cookie, and the session row to write (None
+        when this process wrote the same one last time: a phone tapping again)."""
+        seen = (user_id, application_id, thing_id)
+        if not kid_safe and cookie and _SESSION_ID.match(cookie):
+            if self._sessions.get(cookie) == seen:
+                return cookie, False, None
+            self._remember(cookie, seen)
+            return cookie, False, SessionSeen(cookie, user_id, application_id, thing_id, now)
+        session_id = f"ses_{random_string(20)}"
+        self._remember(session_id, seen)
+        row = SessionSeen(session_id, user_id, application_id, thing_id, now)
+        return session_id, not kid_safe, row
+
+    def _remember(self, session_id: str, seen: tuple[str, str | None, str | None]) -> None:
+        self._sessions[session_id] = seen
+        self._sessions.move_to_end(session_id)
+        while len(self._sessions) > _CACHE_SIZE:
+            self._sessions.popitem(last=False)
+
+
+def _put(cache: OrderedDict[str, tuple[float, Any]], key: str, value: Any) -> None:
+    cache[key] = (time.monotonic() + CACHE_SECONDS, value)
+    cache.move_to_end(key)
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+def tap_event(
+    type_: str,
+    *,
+    user_id: str,
+    application_id: str | None,
+    thing_id: str | None,
+    session_id: str | None,
+    custom_data: dict[str, Any],
+    created_at: Any,
+) -> dict[str, Any]:
+    return {
+        "id": new_id("evt"),
+        "type": type_,
+        "userId": user_id,
+        "applicationId": application_id,
+        "thingId": thing_id,
+        "sessionId": session_id,
+        "customData": custom_data,
+        "createdAt": created_at.isoformat(),
+    }
+
+
+async def record_tap(
+    recorder: Recorder,
+    session: SessionSeen | None,
+    events: list[dict[str, Any]],
+    client_ip: str | None,
+) -> None:
+    """Write the tap's session and events (durable once this returns)."""
+    network = None
+    if client_ip:
+        with contextlib.suppress(ValueError):
+            network = anonymize_ip(client_ip)
+    writes = Writes(sessions=[session] if session else [])
+    await recorder.record(writes.add_events(events, network))

@@ -1,0 +1,234 @@
+"""Things over HTTP, on SQLite and PostgreSQL: CRUD, bulk, filters, pages, CSV, scopes, tenancy."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tests.api.support import RunningApi
+
+A = "usr_alice"
+B = "usr_bob"
+
+
+async def test_a_new_user_starts_with_a_virtual_test_sticker_on_a_live_flow(
+    api: RunningApi,
+) -> None:
+    response = await api.client.get("/v1/things", headers=api.owner(A))
+    assert response.status_code == 200
+    [sticker] = response.json()["data"]
+    assert sticker["isVirtual"] is True
+    assert sticker["name"] == "Test sticker"
+    assert sticker["url"] == f"https://stickers.example/t/{sticker['id']}"
+    flow = await api.client.get(
+        f"/v1/applications/{sticker['applicationId']}", headers=api.owner(A)
+    )
+    assert flow.json()["liveVersion"] == 1
+    # Only once, however many requests arrive.
+    again = await api.client.get("/v1/things", headers=api.owner(A))
+    assert len(again.json()["data"]) == 1
+
+
+async def test_create_read_update_delete(api: RunningApi) -> None:
+    flow = await api.flow(A)
+    created = await api.thing(
+        A,
+        name="Table 7",
+        designId="round-40mm",
+        applicationId=flow["id"],
+        tags=["terrace", "vip"],
+        location={"latitude": 52.52, "longitude": 13.405, "name": "Berlin"},
+        customData={"seats": 4},
+        theirId="T-7",
+        isKidSafe=True,
+    )
+    assert len(created["id"]) == 14
+    assert created["tags"] == ["terrace", "vip"]
+    assert created["customData"] == {"seats": 4}
+    got = await api.client.get(f"/v1/things/{created['id']}", headers=api.owner(A))
+    assert got.json() == created
+
+    changed = await api.client.patch(
+        f"/v1/things/{created['id']}",
+        json={"name": "Table 8", "tags": ["terrace"]},
+        headers=api.owner(A),
+    )
+    assert changed.status_code == 200
+    assert changed.json()["name"] == "Table 8"
+    assert changed.json()["designId"] == "round-40mm"  # untouched
+    assert changed.json()["tags"] == ["terrace"]
+
+    deleted = await api.client.delete(f"/v1/things/{created['id']}", headers=api.owner(A))
+    assert deleted.status_code == 204
+    gone = await api.client.get(f"/v1/things/{created['id']}", headers=api.owner(A))
+    assert gone.status_code == 404
+    assert gone.headers["content-type"] == "application/problem+json"
+    assert gone.json()["type"].endswith("/thing-not-found")
+
+
+async def test_bulk_create_names_by_pattern_all_or_nothing(api: RunningApi) -> None:
+    response = await api.client.post(
+        "/v1/things/bulk",
+        json={"count": 250, "namePattern": "Table {n:03}", "start": 1, "tags": ["batch"]},
+        headers=api.owner(A),
+    )
+    assert response.status_code == 201
+    made = response.json()["data"]
+    assert [t["name"] for t in made[:3]] == ["Table 001", "Table 002", "Table 003"]
+    assert made[-1]["name"] == "Table 250"
+    assert len({t["id"] for t in made}) == 250
+
+    too_many = await api.client.post("/v1/things/bulk", json={"count": 1001}, headers=api.owner(A))
+    assert too_many.status_code == 422
+    bad_pattern = await api.client.post(
+        "/v1/things/bulk", json={"count": 2, "namePattern": "T {x}"}, headers=api.owner(A)
+    )
+    assert bad_pattern.status_code == 422
+    assert "namePattern" in bad_pattern.text
+    other_users_flow = await api.flow(B)
+    refused = await api.client.post(
+        "/v1/things/bulk",
+        json={"count": 5, "applicationId": other_users_flow["id"]},
+        headers=api.owner(A),
+    )
+    assert refused.status_code == 422
+    listed = await api.client.get(
+        "/v1/things", params={"tag": "batch", "limit": 100}, headers=api.owner(A)
+    )
+    assert len(listed.json()["data"]) == 100  # nothing of the refused batches was written
+
+
+async def test_filters_and_cursor_pages(api: RunningApi) -> None:
+    flow = await api.flow(A)
+    for n in range(7):
+        await api.thing(
+            A,
+            name=f"S{n}",
+            designId="square" if n % 2 else "round",
+            isVirtual=n == 3,
+            applicationId=flow["id"] if n < 2 else None,
+            tags=["even"] if n % 2 == 0 else ["odd"],
+        )
+
+    async def names(**params: object) -> list[str]:
+        collected: list[str] = []
+        cursor = None
+        while True:
+            query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = (await api.client.get("/v1/things", params=query, headers=api.owner(A))).json()
+            collected += [t["name"] for t in page["data"]]
+            if not page["hasMore"]:
+                assert page["nextCursor"] is None
+                return collected
+            cursor = page["nextCursor"]
+
+    assert await names(designId="square") == ["S1", "S3", "S5"]
+    assert await names(tag="even") == ["S0", "S2", "S4", "S6"]
+    assert await names(applicationId=flow["id"]) == ["S0", "S1"]
+    assert await names(isVirtual="true") == ["Test sticker", "S3"]
+    everything = await names()
+    assert everything == ["Test sticker", *[f"S{n}" for n in range(7)]]
+
+    bad = await api.client.get("/v1/things", params={"cursor": "nonsense!"}, headers=api.owner(A))
+    assert bad.status_code == 400
+    assert bad.json()["type"].endswith("/invalid-cursor")
+    over = await api.client.get("/v1/things", params={"limit": 1000}, headers=api.owner(A))
+    assert over.status_code == 422
+
+
+async def test_csv_export_streams_every_thing(api: RunningApi) -> None:
+    await api.client.post(
+        "/v1/things/bulk",
+        json={"count": 1000, "namePattern": "=cmd|{n}", "customData": {"k": "v"}},
+        headers=api.owner(A),
+    )
+    await api.client.post("/v1/things/bulk", json={"count": 1001 - 1000}, headers=api.owner(A))
+    response = await api.client.get("/v1/things/export", headers=api.owner(A))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 1 + 1000 + 1
+    formula = [r for r in rows if "cmd" in r["name"]]
+    assert len(formula) == 1000
+    assert all(r["name"].startswith("'=") for r in formula)  # never run by a spreadsheet
+    assert formula[0]["custom_data"] == '{"k":"v"}'
+    assert formula[0]["url"].startswith("https://stickers.example/t/")
+    other = await api.client.get("/v1/things/export", headers=api.owner(B))
+    assert len(list(csv.DictReader(io.StringIO(other.text)))) == 1  # B's own test sticker
+
+
+async def test_tenancy_another_users_thing_is_not_found(api: RunningApi) -> None:
+    thing = await api.thing(A)
+    for method, kwargs in (
+        ("GET", {}),
+        ("PATCH", {"json": {"name": "mine now"}}),
+        ("DELETE", {}),
+    ):
+        response = await api.client.request(
+            method, f"/v1/things/{thing['id']}", headers=api.owner(B), **kwargs
+        )
+        assert response.status_code == 404, method
+    for suffix in ("qr.svg", "qr.png", "ndef"):
+        response = await api.client.get(f"/v1/things/{thing['id']}/{suffix}", headers=api.owner(B))
+        assert response.status_code == 404
+    sheet = await api.client.post(
+        "/v1/things/sheet", json={"ids": [thing["id"]]}, headers=api.owner(B)
+    )
+    assert sheet.status_code == 422
+    listed = await api.client.get("/v1/things", headers=api.owner(B))
+    assert thing["id"] not in {t["id"] for t in listed.json()["data"]}
+    still = await api.client.get(f"/v1/things/{thing['id']}", headers=api.owner(A))
+    assert still.json()["name"] == "Table 1"
+
+
+async def test_scopes_public_key_reads_team_members_need_permissions(api: RunningApi) -> None:
+    thing = await api.thing(A)
+    read = await api.client.get(f"/v1/things/{thing['id']}", headers=api.public(A))
+    assert read.status_code == 200
+    write = await api.client.patch(
+        f"/v1/things/{thing['id']}", json={"name": "x"}, headers=api.public(A)
+    )
+    assert write.status_code == 403
+    assert write.json()["type"].endswith("/insufficient-scope")
+    reader = api.member(A, "things:read")
+    assert (await api.client.get("/v1/things", headers=reader)).status_code == 200
+    refused = await api.client.post("/v1/things", json={"name": "x"}, headers=reader)
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("/insufficient-permission")
+    writer = api.member(A, "things:read", "things:write")
+    made = await api.client.post("/v1/things", json={"name": "by a member"}, headers=writer)
+    assert made.status_code == 201
+    nobody = await api.client.get("/v1/things")
+    assert nobody.status_code == 401
+    assert nobody.headers["content-type"] == "application/problem+json"
+
+
+async def test_bad_input_is_a_clear_problem_and_writes_nothing(api: RunningApi) -> None:
+    cases = [
+        {"name": ""},
+        {"name": "x" * 201},
+        {"name": "ok", "unknown": 1},
+        {"name": "ok", "tags": "not-a-list"},
+        {"name": "ok", "location": {"latitude": 91, "longitude": 0}},
+        {"name": "ok", "isVirtual": "maybe"},
+        {"name": "ok", "applicationId": "app_nope"},
+        {"name": "ok", "productId": "prd_nope"},
+        {"name": "ok", "customData": {str(i): i for i in range(101)}},
+    ]
+    for body in cases:
+        response = await api.client.post("/v1/things", json=body, headers=api.owner(A))
+        assert response.status_code == 422, body
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"], body
+    broken = await api.client.post(
+        "/v1/things",
+        content=b"{not json",
+        headers={**api.owner(A), "content-type": "application/json"},
+    )
+    assert broken.status_code in (400, 422)
+    null_name = await api.client.patch(
+        f"/v1/things/{(await api.thing(A))['id']}", json={"name": None}, headers=api.owner(A)
+    )
+    assert null_name.status_code == 422
+    listed = await api.client.get("/v1/things", headers=api.owner(A))
+    assert [t["name"] for t in listed.json()["data"]] == ["Test sticker", "Table 1"]
