@@ -1,0 +1,1 @@
+"""Payments: taking buyers' money through a gateway and giving it back."""

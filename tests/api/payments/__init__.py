@@ -1,0 +1,1 @@
+"""Tests of the payment gateways: one contract for all, and each adapter's own behaviour."""
