@@ -121,11 +121,14 @@ class OutgoingPolicy:
 def refusal_reason(address: IPAddress) -> str | None:
     """Why ``address`` may not be called outside development, or None when it may."""
     if isinstance(address, ipaddress.IPv6Address):
-        for inner in _embedded_ipv4(address):
+        embedded = _embedded_ipv4(address)
+        for inner in embedded:
             if reason := refusal_reason(inner):
                 return f"{reason} (wrapped in IPv6)"
-        if address.ipv4_mapped is not None:
-            return None  # it is the IPv4 address it maps, and that one is fine
+        if embedded:
+            # It reaches the IPv4 address it wraps, and that one is fine. (Python's own
+            # is_private for 2002::/16 differs between 3.11 patch releases: decide here.)
+            return None
     if address.is_unspecified:
         return "unspecified"
     if address.is_loopback:
