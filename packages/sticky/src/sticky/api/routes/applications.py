@@ -220,8 +220,8 @@ async def try_logic(
         query=query if isinstance(query, dict) else {},
     )
     input_.update({k: v for k, v in given.items() if k not in ("query",)})
-    # A fresh key per try: drafts change between tries, and nothing live is replaced.
-    outcome = await api.sandbox.run_async(f"try:{new_id('try')}", caller.user_id, source, input_)
+    # One key per merchant for tries: a changed source recompiles under it; live keys differ.
+    outcome = await api.sandbox.run_async(f"try:{caller.user_id}", caller.user_id, source, input_)
     return TryLogicOut(
         ok=outcome.error is None,
         url=outcome.url,

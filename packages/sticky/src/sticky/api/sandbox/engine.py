@@ -13,14 +13,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from py_mini_racer import JSEvalException, JSOOMException, MiniRacer, mini_racer
+from py_mini_racer import JSEvalException, JSOOMException, MiniRacer, init_mini_racer, mini_racer
 
 from sticky.api.sandbox.prelude import PRELUDE
 
@@ -37,27 +38,39 @@ STOP_GRACE_MIN = 0.015
 SETUP_SECONDS = 2.0
 QUEUE_SECONDS = 1.0
 STUCK_SECONDS = 1.0
+STOP_WAIT_SECONDS = 0.25
+BURY_SECONDS = 60.0
 
 
 class Isolate:
     """One MiniRacer (its own V8 isolate and thread) with the prelude installed."""
 
-    def __init__(self, stack: contextlib.ExitStack, racer: MiniRacer) -> None:
-        self._stack = stack
+    def __init__(self, maker: AbstractContextManager[MiniRacer], racer: MiniRacer) -> None:
+        self._maker = maker
         self.racer = racer
 
     @classmethod
     def open(cls, loop: asyncio.AbstractEventLoop, memory_limit: int) -> Isolate:
         """Blocking: creates the isolate, bound to ``loop``; call it off that loop."""
-        stack = contextlib.ExitStack()
-        racer = stack.enter_context(mini_racer(loop))
+        maker = mini_racer(loop)
+        racer = maker.__enter__()
         racer.set_hard_memory_limit(memory_limit)
-        return cls(stack, racer)
+        return cls(maker, racer)
 
     def close(self) -> None:
-        """Blocking: stops whatever JavaScript still runs and frees the isolate."""
+        """Blocking: stops whatever JavaScript still runs and frees the isolate.
+
+        Leaving ``mini_racer()`` would free the context too, then drop the ctypes callback the
+        context calls Python with. But when another thread is inside a call on that context at
+        that moment (freeing a value, say), V8 tears the context down later, on that thread,
+        and may still call back: into freed memory, a segfault (1 in ~1,000 timeouts here). So
+        the context is freed directly, and the engine keeps ``maker`` (which holds the
+        callback) a while longer: see ``Engine._bury``.
+        """
         with contextlib.suppress(Exception):
-            self._stack.close()
+            context = self.racer._ctx  # private: mini-racer has no public way to do this
+            if context is not None:
+                init_mini_racer(ignore_duplicate_init=True).mr_free_context(context._ctx)
 
 
 @dataclass(eq=False)
@@ -92,6 +105,7 @@ class Engine:
         self._filling = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping: dict[asyncio.Future[None], float] = {}
+        self._buried: deque[tuple[float, Isolate]] = deque()
         self._opener = ThreadPoolExecutor(2, "sandbox-open")
         self._closer = ThreadPoolExecutor(4, "sandbox-close")
 
@@ -126,7 +140,9 @@ class Engine:
                 return entry.failure, False
             if entry.stopping is not None:
                 try:
-                    await asyncio.wait_for(asyncio.shield(entry.stopping), limit)
+                    await asyncio.wait_for(
+                        asyncio.shield(entry.stopping), max(limit, STOP_WAIT_SECONDS)
+                    )
                 except TimeoutError:
                     message = "the previous run of this logic is still being stopped"
                     return ("timeout", message, [], 0), False
@@ -263,11 +279,16 @@ class Engine:
     def _discard(self, isolate: Isolate) -> asyncio.Future[None]:
         stopping = self._loop.run_in_executor(self._closer, isolate.close)
         self._stopping[stopping] = time.monotonic()
-        stopping.add_done_callback(self._forget)
+        stopping.add_done_callback(lambda _: self._bury(stopping, isolate))
         return stopping
 
-    def _forget(self, stopped: asyncio.Future[None]) -> None:
+    def _bury(self, stopped: asyncio.Future[None], isolate: Isolate) -> None:
+        """Keeps a closed isolate's Python side (its callback) a minute: see ``Isolate.close``."""
         self._stopping.pop(stopped, None)
+        now = time.monotonic()
+        self._buried.append((now, isolate))
+        while self._buried and self._buried[0][0] < now - BURY_SECONDS:
+            self._buried.popleft()
 
     async def _new_isolate(self) -> Isolate:
         isolate = await self._loop.run_in_executor(
