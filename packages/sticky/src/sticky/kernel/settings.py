@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     mail_database_url: str = ""
     events_database_url: str = ""
     api_database_url: str = ""
+    # Wall-clock time a flow's routing logic may run per tap. Measured inside V8, so on a
+    # machine short of CPU even trivial logic can need more than its few microseconds.
+    logic_time_limit_ms: float = Field(default=50, ge=5, le=1000)
     geoip_database: Path | None = None
     redis_url: str = ""
     smtp_url: str = ""
@@ -76,6 +79,12 @@ class Settings(BaseSettings):
     password_resets_per_account: int = Field(default=3, ge=1)
     password_resets_per_ip: int = Field(default=10, ge=1)
     password_reset_window_seconds: int = Field(default=3600, ge=1)
+
+    # Webhooks: each attempt's deadline, attempts in flight per replica, and a factor on the
+    # retry schedule and the disabling delay (tests and benchmarks make it small).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000)
+    webhook_retry_scale: float = Field(default=1.0, gt=0, le=1)
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
