@@ -10,11 +10,9 @@ from fastapi import FastAPI
 
 from sticky.api.accounts import Accounts
 from sticky.api.context import Api
-from sticky.api.payments.service import Payments
-from sticky.api.reactors import Reactors
 from sticky.api.recorder import Deliverer, Recorder
 from sticky.api.routes import routers
-from sticky.api.routes.tap import TapFastPath
+from sticky.api.routes.tap import TAP_FAST_PATH
 from sticky.api.sandbox import Sandbox
 from sticky.api.store import Store
 from sticky.api.tap import Taps
@@ -45,11 +43,7 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
             taps=Taps(store),
         )
         app.state.api = api
-        app.state.payments = payments = Payments.from_settings(store, settings, recorder.committed)
-        reactors = Reactors(settings, store)
-        app.state.webhooks = reactors.webhooks
         recorder.start()
-        reactors.start(follow=deliver)
         deliverer = Deliverer(store, settings, ServiceToken(settings, "api"), recorder.committed)
         app.state.deliverer = deliverer
         task = asyncio.create_task(deliverer.run(), name="api-outbox") if deliver else None
@@ -60,8 +54,6 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await reactors.stop()
-            await payments.aclose()
             await recorder.stop()
             sandbox.close()
             await store.close()
@@ -74,7 +66,7 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
         readiness={"database": database},
         description="Things, flows, products, categories, consumer sessions, and the tap.",
         idempotency=lambda: store.engine,
-        fast_path=TapFastPath,
+        fast_path=TAP_FAST_PATH,
     )
     app.state.verifier = TokenVerifier(jwks_loader(jwks_url(settings.internal_url("auth"))))
     return app

@@ -10,18 +10,25 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
+import structlog
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sticky.kernel.idempotency import IdempotencyMiddleware
 from sticky.kernel.metrics import CONTENT_TYPE_LATEST, HttpMetrics
 from sticky.kernel.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from sticky.kernel.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from sticky.kernel.problems import (
+    PROBLEM_MEDIA_TYPE,
+    Problem,
+    install_problem_handlers,
+    problem_response,
+)
 from sticky.kernel.settings import Settings
 from sticky.kernel.tokens import (
     Principal,
@@ -31,8 +38,67 @@ from sticky.kernel.tokens import (
     looks_like_api_key,
 )
 
+log = structlog.get_logger("sticky.http")
+
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """Requests a service answers before FastAPI sees them: ``claims(scope)`` picks them."""
+
+    claims: Callable[[Scope], bool]
+    handler: ASGIApp  # called with ``scope["app"]`` set to the service's app
+
+
+class ServiceApp(FastAPI):
+    """A FastAPI app that hands the requests its fast path claims straight to it."""
+
+    fast_path: FastPath | None = None
+    fast_front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast, front = self.fast_path, self.fast_front
+        if (
+            fast is not None
+            and front is not None
+            and scope["type"] == "http"
+            and fast.claims(scope)
+        ):
+            scope["app"] = self
+            await front(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+class _Guarded:
+    """What FastAPI's error middleware does for routes: a problem, never a stack trace."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            log.error("unhandled exception", exc_info=exc, path=scope.get("path"))
+            if started:
+                raise
+            problem = Problem(
+                500,
+                "internal-error",
+                "Internal error",
+                "Something went wrong on our side. The request id identifies it in our logs.",
+            )
+            await problem_response(problem)(scope, receive, send)
 
 
 def json_response(content: Any, status_code: int = 200, **kwargs: Any) -> Response:
@@ -51,12 +117,12 @@ def create_service_app(
     description: str = "",
     idempotency: Callable[[], AsyncEngine] | None = None,
     max_body_bytes: int | None = None,
-    fast_path: Callable[[ASGIApp], ASGIApp] | None = None,
+    fast_path: FastPath | None = None,
 ) -> FastAPI:
     """``max_body_bytes`` overrides ``settings.max_body_bytes`` for a service that takes
-    larger bodies (the events service's batches). ``fast_path`` is an ASGI middleware class
-    placed inside the kernel's (request ids, logs, metrics, limits) but in front of the
-    router, for the few requests that must skip routing and dependency injection (the tap)."""
+    larger bodies (the events service's batches). ``fast_path`` serves the few requests it
+    claims (the tap) with request ids, logs and metrics but without FastAPI's middleware,
+    routing and dependency injection; everything else takes the usual way."""
     checks = dict(readiness or {})
     started_at = time.time()
 
@@ -68,7 +134,7 @@ def create_service_app(
         async with lifespan(app):
             yield
 
-    app = FastAPI(
+    app = ServiceApp(
         title=f"Sticky {name}",
         description=description,
         version="0.1.0",
@@ -118,7 +184,8 @@ def create_service_app(
         app.include_router(router)
 
     if fast_path is not None:
-        app.add_middleware(fast_path)
+        app.fast_path = fast_path
+        app.fast_front = RequestContextMiddleware(_Guarded(fast_path.handler), metrics=metrics)
     if idempotency is not None:
         # Inside the body limit, so the body it buffers is already bounded.
         app.add_middleware(

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from sticky.api.context import Api, ApiDep
 from sticky.api.tap import (
@@ -26,6 +26,7 @@ from sticky.api.tap import (
     with_session,
 )
 from sticky.kernel.problems import Problem, problem_response
+from sticky.kernel.service import FastPath
 
 router = APIRouter(tags=["tap"])
 
@@ -213,30 +214,29 @@ _TAP = _Template("/t/{thing_id}")
 _GO = _Template("/go/flow/{application_id}")
 
 
-class TapFastPath:
-    """Serves ``GET /t/{id}`` and ``GET /go/flow/{id}`` without the router.
+def _claims(scope: Scope) -> bool:
+    if scope["method"] not in ("GET", "HEAD"):
+        return False
+    path: str = scope["path"]
+    return (path.startswith("/t/") and "/" not in path[3:]) or (
+        path.startswith("/go/flow/") and "/" not in path[9:]
+    )
 
-    A tap is the one request that must be fast under load: here it costs the kernel's
-    middleware and the handler, not route matching and dependency injection. The handlers
-    are the routes' own, so both ways in answer the same.
-    """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
+    """A tap without the router: the routes' own handlers, so both ways answer the same."""
+    path: str = scope["path"]
+    request = Request(scope, receive)
+    api: Api = scope["app"].state.api
+    if path.startswith("/t/"):
+        scope["route"] = _TAP
+        response = await tap(path[3:], request, api)
+    else:
+        scope["route"] = _GO
+        response = await go_flow(path[9:], request, api)
+    await response(scope, receive, send)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            path: str = scope["path"]
-            if path.startswith("/t/") and "/" not in path[3:]:
-                scope["route"] = _TAP
-                request = Request(scope, receive)
-                response = await tap(path[3:], request, scope["app"].state.api)
-                await response(scope, receive, send)
-                return
-            if path.startswith("/go/flow/") and "/" not in path[9:]:
-                scope["route"] = _GO
-                request = Request(scope, receive)
-                response = await go_flow(path[9:], request, scope["app"].state.api)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+
+# A tap is the one request that must stay fast under load: it costs the kernel's request
+# context and the handler, not FastAPI's middleware, route matching and injection.
+TAP_FAST_PATH = FastPath(claims=_claims, handler=_serve)
