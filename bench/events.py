@@ -430,7 +430,7 @@ async def analyze(url: str) -> None:
 
 
 async def counts(url: str, user_id: str) -> tuple[int, int]:
-    """The reader's events and hourly projection rows, counted in the database."""
+    """The reader's events and rollup rows (every rollup), counted in the database."""
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
@@ -439,7 +439,7 @@ async def counts(url: str, user_id: str) -> tuple[int, int]:
                 sa.text("SELECT count(*) FROM events WHERE user_id = :user"), where
             )
             rows = await connection.scalar(
-                sa.text("SELECT count(*) FROM hourly_stats WHERE user_id = :user"), where
+                sa.text("SELECT count(*) FROM rollups WHERE user_id = :user"), where
             )
             if connection.dialect.name == "postgresql":
                 # What autovacuum does shortly after a bulk load; without it the planner
@@ -553,10 +553,10 @@ class Bench:
     async def stats(self) -> None:
         total, projection = await counts(self.url, self.reader.id)
         self.add(
-            "stats data: events / hourly projection rows",
+            "stats data: events / rollup rows",
             f"{total:,} / {projection:,}",
             f"{self.shape.days} days, {self.shape.things} things, {self.shape.applications}"
-            f" applications, {len(TYPES)} types; stats reads only the projection",
+            f" applications, {len(TYPES)} types; stats reads only the rollups",
         )
         last_week = {"createdFrom": (DATA_END - timedelta(days=7)).isoformat()}
         many, few = self.options.stats_requests, max(10, self.options.stats_requests // 4)

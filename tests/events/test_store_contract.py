@@ -199,14 +199,23 @@ async def test_replicas_share_one_gap_free_log(store: SqlEventStore, database_ur
 
 
 async def test_commits_are_durable(store: SqlEventStore) -> None:
-    async with store._writes.connect() as conn:
+    # The writer's own connection: the one every append commits on.
+    def settings(conn: sa.Connection) -> tuple[Any, ...]:
         if conn.dialect.name == "sqlite":
-            assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
-            assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
-        else:
+            return (
+                conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
+                conn.exec_driver_sql("PRAGMA synchronous").scalar(),
+            )
+        return (
+            conn.exec_driver_sql("SHOW synchronous_commit").scalar(),
+            conn.exec_driver_sql("SHOW plan_cache_mode").scalar(),
+        )
+
+    found = await store.writer.run(settings)
+    assert found in (("wal", 2), ("on", "force_custom_plan"))  # 2: synchronous=FULL
+    async with store._reads.connect() as conn:
+        if conn.dialect.name == "postgresql":
             assert (await conn.exec_driver_sql("SHOW synchronous_commit")).scalar() == "on"
-            plan = (await conn.exec_driver_sql("SHOW plan_cache_mode")).scalar()
-            assert plan == "force_custom_plan"
 
 
 async def test_a_retry_is_acknowledged_not_stored_twice(store: SqlEventStore) -> None:
@@ -254,7 +263,7 @@ async def test_ids_are_per_user(store: SqlEventStore) -> None:
 async def test_a_failing_batch_writes_nothing(store: SqlEventStore) -> None:
     await store.append([event(1, custom_data={"total": 5}), event("s0", stream="s")])
     before = await store.stats(StatsQuery(ALICE, ("type",)))
-    stats_rows = await count_rows(store, "hourly_stats")
+    stats_rows = await count_rows(store, "rollups")
     with pytest.raises(DuplicateEventConflict) as conflict:
         await store.append([event(2), event(3, type="X_NEW"), event(1, type="CHECK_IN")])
     assert conflict.value.event_id == "evt_1"
@@ -265,7 +274,7 @@ async def test_a_failing_batch_writes_nothing(store: SqlEventStore) -> None:
         await store.append([event(6, stream="t", expected_version=0)])
     assert await store.last_position() == 2
     assert await count_rows(store, "events") == 2
-    assert await count_rows(store, "hourly_stats") == stats_rows
+    assert await count_rows(store, "rollups") == stats_rows
     assert await store.stats(StatsQuery(ALICE, ("type",))) == before
     # The failures left no trace: the next append takes the next position.
     assert (await store.append([event(2)]))[0].position == 3

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from sticky.events.exports import Exports
 from sticky.events.live import Appends, Timing, stopped_by_signals
 from sticky.events.routes import routers
 from sticky.events.service import Events
@@ -35,14 +36,17 @@ def create_app(settings: Settings | None = None, *, timing: Timing | None = None
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(url)
+        exports = Exports(url, settings.log_level)
+        exports.start()
         opened.append(store)
-        app.state.events = Events(store, appends, timing or Timing())
+        app.state.events = Events(store, exports, appends, timing or Timing())
         try:
             with stopped_by_signals(appends):
                 yield
         finally:
             appends.stop()
             opened.clear()
+            await exports.stop()
             await store.close()
 
     app = create_service_app(

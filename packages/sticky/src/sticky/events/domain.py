@@ -5,7 +5,7 @@ that happened; the **log** holds every event in one global order, its **position
 **stream** (``payment-<id>``) is the events of one thing, each with a **version** starting
 at 0; an append names an **expected version** for optimistic concurrency; a **checkpoint**
 is where a named durable subscription has got to; a **projection** is a read model kept up
-to date from the log (here: counts and sums per hour).
+to date from the log (here: counts and sums per hour and per day, the rollups).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class EventFilter:
 
 @dataclass(frozen=True)
 class StatsQuery:
-    """Counts and sums from the hourly projection."""
+    """Counts and sums from the rollups."""
 
     user_id: str
     group_by: tuple[str, ...]  # any of: day, hour, type, thing, application

@@ -16,7 +16,6 @@ from sticky.events.domain import (
     EVENT_ID_PATTERN,
     NO_STREAM,
     STREAM_PATTERN,
-    Appended,
 )
 
 MAX_BATCH = 10_000
@@ -110,16 +109,6 @@ class AppendedOut(_Wire):
     stream: str | None
     version: int | None
     duplicate: bool
-
-    @classmethod
-    def of(cls, appended: Appended) -> AppendedOut:
-        return cls(
-            id=appended.id,
-            position=appended.position,
-            stream=appended.stream,
-            version=appended.version,
-            duplicate=appended.duplicate,
-        )
 
 
 class AppendResult(_Wire):

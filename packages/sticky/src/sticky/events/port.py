@@ -52,7 +52,7 @@ class EventStore(Protocol):
     async def set_checkpoint(self, name: str, position: int) -> None: ...
 
     async def stats(self, query: StatsQuery) -> list[StatsRow]:
-        """From the hourly projection, never by scanning the log."""
+        """From the rollups (counts per hour and per day), never by scanning the log."""
         ...
 
     async def rebuild_projections(self) -> int:

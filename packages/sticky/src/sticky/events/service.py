@@ -13,7 +13,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -23,10 +23,11 @@ from sticky.events.domain import (
     NewEvent,
     WrongExpectedVersion,
 )
+from sticky.events.exports import Exports
 from sticky.events.live import Appends, Timing
 from sticky.events.models import EventIn
 from sticky.events.port import EventStore
-from sticky.kernel.ids import new_id
+from sticky.kernel.ids import random_string
 from sticky.kernel.problems import (
     FieldError,
     Problem,
@@ -40,6 +41,7 @@ from sticky.kernel.tokens import Principal, Scope
 
 READ = "events:read"
 WRITE = "events:write"
+_ID_LENGTH = 20
 
 
 def _allowed(principal: Principal, permission: str) -> None:
@@ -86,6 +88,9 @@ def to_new_events(
     errors: list[FieldError] = []
     events: list[NewEvent] = []
     federated = principal.team_member_id if principal.scope == Scope.TEAM_MEMBER else None
+    # One draw of randomness for every id the batch lacks (new_id's format: evt_ + 20).
+    drawn = random_string(_ID_LENGTH * sum(1 for item in items if item.id is None))
+    fresh = (f"evt_{drawn[i : i + _ID_LENGTH]}" for i in range(0, len(drawn), _ID_LENGTH))
     for index, item in enumerate(items):
         owner = principal.user_id
         if principal.scope == Scope.SERVICE:
@@ -110,7 +115,7 @@ def to_new_events(
             expected = expected_version
         events.append(
             NewEvent(
-                id=item.id or new_id("evt"),
+                id=item.id or next(fresh),
                 type=item.type,
                 user_id=owner,
                 created_at=item.created_at or now,
@@ -127,6 +132,22 @@ def to_new_events(
     if errors:
         raise validation_failed(errors)
     return events
+
+
+def appended_json(done: Sequence[Appended]) -> dict[str, Any]:
+    """The 201 body of an append (``AppendResult``), built without a model per event."""
+    return {
+        "data": [
+            {
+                "id": a.id,
+                "position": a.position,
+                "stream": a.stream,
+                "version": a.version,
+                "duplicate": a.duplicate,
+            }
+            for a in done
+        ]
+    }
 
 
 def encode_cursor(position: int) -> str:
@@ -147,9 +168,11 @@ def decode_cursor(cursor: str) -> int:
 
 @dataclass
 class Events:
-    """The store and this process's followers, built once in the app's lifespan."""
+    """The store, the export worker and this process's followers, built once in the app's
+    lifespan."""
 
     store: EventStore
+    exports: Exports
     appends: Appends
     timing: Timing
 

@@ -10,17 +10,18 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response, StreamingResponse
 
 from sticky.events.domain import EventFilter, StatsQuery
-from sticky.events.models import AppendedOut, AppendResult, EventBatch, RefId, check_type
+from sticky.events.models import AppendResult, EventBatch, RefId, check_type
 from sticky.events.service import (
     Caller,
     EventsDep,
+    appended_json,
     decode_cursor,
     encode_cursor,
     reading_scope,
     single_user,
     to_new_events,
 )
-from sticky.events.wire import event_json, ndjson_to_csv
+from sticky.events.wire import event_json
 from sticky.kernel.problems import FieldError, validation_failed
 from sticky.kernel.service import json_response
 
@@ -90,8 +91,7 @@ async def append_events(body: EventBatch, principal: Caller, events: EventsDep) 
     """Append 1 to 10,000 events atomically; ids already stored are acknowledged again."""
     batch = to_new_events(principal, body, now=events.now())
     done = await events.append(batch)
-    result = AppendResult(data=[AppendedOut.of(a) for a in done])
-    return json_response(result.model_dump(by_alias=True), status_code=201)
+    return json_response(appended_json(done), status_code=201)
 
 
 @router.get(
@@ -114,10 +114,10 @@ async def read_events(
     if cursor is not None:
         where = replace(where, after=max(where.after, decode_cursor(cursor)))
     if NDJSON in accept:
-        return StreamingResponse(events.store.export(where), media_type=NDJSON)
+        return StreamingResponse(await events.exports.open(where, "ndjson"), media_type=NDJSON)
     if CSV in accept:
         return StreamingResponse(
-            ndjson_to_csv(events.store.export(where)),
+            await events.exports.open(where, "csv"),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="events.csv"'},
         )
@@ -145,7 +145,7 @@ async def event_stats(
     created_to: Annotated[datetime | None, Query(alias="createdTo")] = None,
     user_id: Annotated[RefId | None, Query(alias="userId", description="Services only.")] = None,
 ) -> Response:
-    """Counts and revenue totals from the hourly projection, grouped as asked."""
+    """Counts and revenue totals from the rollups, grouped as asked."""
     groups = tuple(dict.fromkeys(g.strip() for g in group_by.split(",") if g.strip()))
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:

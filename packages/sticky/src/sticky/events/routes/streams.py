@@ -8,10 +8,11 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from sticky.events.domain import STREAM_PATTERN
-from sticky.events.models import AppendedOut, AppendResult, RefId, StreamAppend
+from sticky.events.models import AppendResult, RefId, StreamAppend
 from sticky.events.service import (
     Caller,
     EventsDep,
+    appended_json,
     decode_cursor,
     encode_cursor,
     single_user,
@@ -63,5 +64,4 @@ async def append_to_stream(
         expected_version=body.expected_version,
     )
     done = await events.append(batch)
-    result = AppendResult(data=[AppendedOut.of(a) for a in done])
-    return json_response(result.model_dump(by_alias=True), status_code=201)
+    return json_response(appended_json(done), status_code=201)

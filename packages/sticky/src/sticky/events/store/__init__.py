@@ -7,7 +7,6 @@ database. Driver errors stop here and become :class:`StoreUnavailable`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -29,9 +28,10 @@ from sticky.events.domain import (
 )
 from sticky.events.store import projection, reads
 from sticky.events.store.errors import StoreUnavailable
+from sticky.events.store.stats import stats as answer_stats
 from sticky.events.store.tables import checkpoints, events, metadata
-from sticky.events.store.writer import LOG_LOCK, GroupWriter
-from sticky.kernel.database import create_engine, is_sqlite
+from sticky.events.store.writer import GroupWriter
+from sticky.kernel.database import add_sqlite_pragmas, create_engine, is_sqlite, sync_url
 from sticky.kernel.migrations import current_revision, head_revision
 
 __all__ = ["SqlEventStore", "StoreUnavailable", "metadata", "open_store"]
@@ -43,18 +43,32 @@ __all__ = ["SqlEventStore", "StoreUnavailable", "metadata", "open_store"]
 # plan it once for any values; the writer's id lookups and the filtered reads need plans
 # made for their actual values (a generic plan turned a 10 ms lookup into a 1 s scan).
 _POSTGRES_SESSION = {"options": "-c synchronous_commit=on -c plan_cache_mode=force_custom_plan"}
+# The writer's page cache: the log's nine indexes take inserts at random places (ids,
+# sessions), and a cache that holds their upper levels saves a read per insert.
+_WRITER_CACHE_KIB = 64 * 1024
 
 
-def _begin_immediate(engine: AsyncEngine) -> None:
+def _writer_engine(url: str) -> sa.Engine:
+    """The synchronous engine the writer's thread uses (the kernel's connection settings)."""
+    if not is_sqlite(url):
+        return sa.create_engine(
+            sync_url(url), connect_args=_POSTGRES_SESSION, pool_size=2, pool_pre_ping=True
+        )
+    engine = sa.create_engine(sync_url(url), connect_args={"check_same_thread": False})
+    add_sqlite_pragmas(engine)
+
     # SQLite has one writer: taking its lock when the transaction starts (not at its first
     # write) makes writers queue on busy_timeout instead of failing with SQLITE_BUSY.
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _no_driver_transactions(dbapi_connection: Any, _: Any) -> None:
         dbapi_connection.isolation_level = None
+        dbapi_connection.execute(f"PRAGMA cache_size=-{_WRITER_CACHE_KIB}")
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 @contextlib.contextmanager
@@ -68,27 +82,21 @@ def _translated() -> Any:
 class SqlEventStore:
     """The :class:`~sticky.events.port.EventStore` on SQLite or PostgreSQL."""
 
-    def __init__(self, reads_engine: AsyncEngine, writes_engine: AsyncEngine) -> None:
+    def __init__(self, reads_engine: AsyncEngine, writes_engine: sa.Engine) -> None:
         self._reads = reads_engine
-        self._writes = writes_engine
-        self._write_lock = asyncio.Lock()
-        self.writer = GroupWriter(writes_engine, self._write_lock)
+        self.writer = GroupWriter(writes_engine)
 
     @classmethod
     def open(cls, url: str) -> SqlEventStore:
         if is_sqlite(url):
             reads_engine = create_engine(url)
-            writes_engine = create_engine(url)
-            _begin_immediate(writes_engine)
         else:
-            reads_engine = writes_engine = create_engine(url, connect_args=_POSTGRES_SESSION)
-        return cls(reads_engine, writes_engine)
+            reads_engine = create_engine(url, connect_args=_POSTGRES_SESSION)
+        return cls(reads_engine, _writer_engine(url))
 
     async def close(self) -> None:
         await self.writer.stop()
         await self._reads.dispose()
-        if self._writes is not self._reads:
-            await self._writes.dispose()
 
     async def append(self, events: Sequence[NewEvent]) -> list[Appended]:
         return await self.writer.append(events)
@@ -123,34 +131,33 @@ class SqlEventStore:
         return None if position is None else int(position)
 
     async def set_checkpoint(self, name: str, position: int) -> None:
+        def save(conn: sa.Connection) -> None:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            statement = insert(checkpoints).values(
+                name=name, position=position, updated_at=datetime.now(UTC)
+            )
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["name"],
+                    set_={
+                        "position": statement.excluded.position,
+                        "updated_at": statement.excluded.updated_at,
+                    },
+                )
+            )
+
         with _translated():
-            async with self._writes.begin() as conn:
-                insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-                statement = insert(checkpoints).values(
-                    name=name, position=position, updated_at=datetime.now(UTC)
-                )
-                await conn.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["name"],
-                        set_={
-                            "position": statement.excluded.position,
-                            "updated_at": statement.excluded.updated_at,
-                        },
-                    )
-                )
+            await self.writer.run(save)
 
     async def stats(self, query: StatsQuery) -> list[StatsRow]:
         with _translated():
             async with self._reads.connect() as conn:
-                return await projection.stats(conn, query)
+                return await answer_stats(conn, query)
 
     async def rebuild_projections(self) -> int:
         # Under the log's write lock, so no append lands between the scan and the swap.
         with _translated():
-            async with self._write_lock, self._writes.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOG_LOCK})")
-                return await projection.rebuild(conn)
+            return await self.writer.run(projection.rebuild, log_lock=True)
 
     async def readiness(self) -> tuple[bool, str]:
         """Reachable, and migrated to the head of the events history."""

@@ -1,64 +1,73 @@
-"""The hourly analytics projection: counts and revenue per user, hour, type, app and thing.
+"""The analytics projection: counts and revenue per user, in rollups by hour and by day.
 
-Buckets are updated in the append's own transaction, so the numbers never disagree with the
-log; ``stats`` answers from them alone, and ``rebuild`` recomputes them from the log.
+Each rollup keeps one row per user, UTC hour (or day) and value of its dimensions (of
+``type``, ``application``, ``thing``), so a query reads the rollup whose dimensions are exactly
+what it groups and filters by, at the coarsest time grain that answers it, and touches about
+as many rows as (buckets in range x groups). Rows are updated in the append's own
+transaction, so the numbers never disagree with the log; ``rebuild`` recomputes them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sticky.events.domain import StatsQuery, StatsRow
-from sticky.events.store.tables import NONE_KEY, events, hourly_stats
+from sticky.events.store.tables import NONE_KEY, events, rollups
 
-Bucket = tuple[str, datetime, str, str, str]  # user, hour, type, application, thing
-GROUPS = ("day", "hour", "type", "thing", "application")
-_REBUILD_BATCH = 5000
-_WIRE_NAMES = (("type", "type"), ("thing", "thingId"), ("application", "applicationId"))
+DIMENSIONS = ("type", "application", "thing")
+# Dimension orders of the rollups. The first dimension is the one an equality filter can
+# seek on (the second index); pairs are kept in both orders so that either side may be the
+# filter. {application, thing} has no pair of its own: a thing belongs to one application,
+# so the three-dimension rollup (thing first) answers it with few extra rows. Hourly pairs
+# with ``thing`` are left out: they are as large as the three-dimension hourly rollup, and
+# hourly questions about things are answered from that one.
+_DAILY: tuple[tuple[str, ...], ...] = (
+    (),
+    ("type",),
+    ("application",),
+    ("thing",),
+    ("type", "application"),
+    ("application", "type"),
+    ("type", "thing"),
+    ("thing", "type"),
+    ("thing", "application", "type"),
+)
+_HOURLY = tuple(dims for dims in _DAILY if len(dims) != 2 or "thing" not in dims)
+_FLUSH_BUCKETS = 100_000  # finest buckets held in memory by a rebuild before an upsert
 
 
-class Tally:
-    """Counts and totals per bucket, accumulated in memory before one upsert."""
+@dataclass(frozen=True)
+class Rollup:
+    grain: str  # "hour" or "day"
+    dims: tuple[str, ...]  # key1, key2, key3 in this order
+    name: str  # "day:thing,type"
 
-    def __init__(self) -> None:
-        self.buckets: defaultdict[Bucket, list[int]] = defaultdict(lambda: [0, 0])
 
-    def add(
-        self,
-        user_id: str,
-        created_at: datetime,
-        type_: str,
-        application_id: str | None,
-        thing_id: str | None,
-        custom_data: dict[str, Any],
-    ) -> None:
-        hour = created_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        bucket = (user_id, hour, type_, application_id or NONE_KEY, thing_id or NONE_KEY)
-        counts = self.buckets[bucket]
-        counts[0] += 1
-        counts[1] += revenue(custom_data)
+ROLLUPS = tuple(
+    Rollup(grain, dims, f"{grain}:{','.join(dims)}")
+    for grain, orders in (("hour", _HOURLY), ("day", _DAILY))
+    for dims in orders
+)
+# Per rollup: its name, whether it is hourly, and which of (type, application, thing, '')
+# fill key1..key3; so a finest bucket becomes a rollup's row with one C call.
+_SPECS = tuple(
+    (
+        r.name,
+        r.grain == "hour",
+        itemgetter(*[DIMENSIONS.index(d) for d in r.dims], *[3] * (3 - len(r.dims))),
+    )
+    for r in ROLLUPS
+)
 
-    def rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "user_id": user,
-                "hour": hour,
-                "type": type_,
-                "application_id": app,
-                "thing_id": thing,
-                "count": count,
-                "total": total,
-            }
-            for (user, hour, type_, app, thing), (count, total) in self.buckets.items()
-        ]
+# user, hour, type, application, thing: the finest bucket, from which every rollup is summed.
+Finest = tuple[str, datetime, str, str, str]
 
 
 def revenue(custom_data: dict[str, Any]) -> int:
@@ -67,25 +76,96 @@ def revenue(custom_data: dict[str, Any]) -> int:
     return total if isinstance(total, int) and not isinstance(total, bool) else 0
 
 
-async def add_to_buckets(conn: AsyncConnection, tally: Tally) -> None:
-    rows = tally.rows()
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+class Tally:
+    """Counts and totals per finest bucket, summed into every rollup before one upsert."""
+
+    def __init__(self) -> None:
+        self.buckets: defaultdict[Finest, list[int]] = defaultdict(lambda: [0, 0])
+
+    def add(
+        self,
+        user_id: str,
+        created_at: datetime,
+        type_: str,
+        application_id: str | None,
+        thing_id: str | None,
+        total: int,
+    ) -> None:
+        app, thing = application_id or NONE_KEY, thing_id or NONE_KEY
+        counts = self.buckets[(user_id, hour_of(created_at), type_, app, thing)]
+        counts[0] += 1
+        counts[1] += total
+
+    def __len__(self) -> int:
+        return len(self.buckets)
+
+    def rollup_rows(self) -> Iterator[tuple[Any, ...]]:
+        """(user, rollup, bucket, key1, key2, key3, count, total), one per row to upsert."""
+        summed: dict[tuple[Any, ...], list[int]] = {}
+        for (user, hour, type_, app, thing), (count, total) in self.buckets.items():
+            day = hour.replace(hour=0)
+            values = (type_, app, thing, NONE_KEY)
+            for name, hourly, keys in _SPECS:
+                key = (user, name, hour if hourly else day, *keys(values))
+                sums = summed.get(key)
+                if sums is None:
+                    summed[key] = [count, total]
+                else:
+                    sums[0] += count
+                    sums[1] += total
+        for key, (count, total) in summed.items():
+            yield (*key, count, total)
+
+
+# The upsert, per dialect, in the writer's (synchronous) transaction. SQLite binds tuples in
+# C; PostgreSQL gets one JSON document (psycopg adapts one parameter instead of thousands).
+_COLUMNS = ("user_id", "rollup", "bucket", "key1", "key2", "key3", "count", "total")
+_SQLITE_UPSERT = (
+    "INSERT INTO rollups (user_id, rollup, bucket, key1, key2, key3, count, total)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (user_id, rollup, bucket, key1, key2, key3)"
+    " DO UPDATE SET count = count + excluded.count, total = total + excluded.total"
+)
+_POSTGRES_UPSERT = (
+    "INSERT INTO rollups (user_id, rollup, bucket, key1, key2, key3, count, total)"
+    " SELECT user_id, rollup, bucket, key1, key2, key3, count, total"
+    " FROM json_populate_recordset(NULL::rollups, %s)"
+    " ON CONFLICT (user_id, rollup, bucket, key1, key2, key3) DO UPDATE"
+    " SET count = rollups.count + excluded.count, total = rollups.total + excluded.total"
+)
+
+
+def sqlite_time(moment: datetime) -> str:
+    """How SQLAlchemy's DateTime stores a (naive UTC) time on SQLite: text in one width."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def upsert(conn: sa.Connection, tally: Tally) -> None:
+    """Add ``tally`` to the rollups, inside the caller's transaction."""
+    rows = list(tally.rollup_rows())
     if not rows:
         return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(hourly_stats)
-    statement = statement.on_conflict_do_update(
-        index_elements=["user_id", "hour", "type", "application_id", "thing_id"],
-        set_={
-            "count": hourly_stats.c.count + statement.excluded.count,
-            "total": hourly_stats.c.total + statement.excluded.total,
-        },
-    )
-    await conn.execute(statement, rows)
+    if conn.dialect.name == "postgresql":
+        document = orjson.dumps([dict(zip(_COLUMNS, row, strict=True)) for row in rows])
+        conn.exec_driver_sql(_POSTGRES_UPSERT, (document.decode(),))
+    else:
+        times: dict[datetime, str] = {}
+        tuples = []
+        for row in rows:
+            bucket = times.get(row[2])
+            if bucket is None:
+                bucket = times[row[2]] = sqlite_time(row[2])
+            tuples.append((row[0], row[1], bucket, *row[3:]))
+        conn.exec_driver_sql(_SQLITE_UPSERT, tuples)
 
 
-async def rebuild(conn: AsyncConnection) -> int:
-    """Recompute every bucket from the log, in batches; the caller holds the write lock."""
-    await conn.execute(hourly_stats.delete())
+def rebuild(conn: sa.Connection, batch: int = 5000) -> int:
+    """Recompute every rollup from the log, in batches; the caller holds the write lock."""
+    conn.execute(rollups.delete())
     tally, after, read = Tally(), 0, 0
     columns = (
         events.c.position,
@@ -97,89 +177,31 @@ async def rebuild(conn: AsyncConnection) -> int:
         events.c.custom_data,
     )
     while True:
-        batch = (
-            await conn.execute(
-                sa.select(*columns)
-                .where(events.c.position > after)
-                .order_by(events.c.position)
-                .limit(_REBUILD_BATCH)
-            )
+        rows = conn.execute(
+            sa.select(*columns)
+            .where(events.c.position > after)
+            .order_by(events.c.position)
+            .limit(batch)
         ).all()
-        if not batch:
+        if not rows:
             break
-        for position, user, created_at, type_, app, thing, custom_data in batch:
-            tally.add(user, created_at, type_, app, thing, orjson.loads(custom_data))
+        for position, user, created_at, type_, app, thing, custom_data in rows:
+            tally.add(user, created_at, type_, app, thing, revenue(orjson.loads(custom_data)))
             after = position
-        read += len(batch)
-    await add_to_buckets(conn, tally)
+        read += len(rows)
+        if len(tally) >= _FLUSH_BUCKETS:
+            upsert(conn, tally)
+            tally = Tally()
+    upsert(conn, tally)
     return read
 
 
-def _hour_bounds(query: StatsQuery) -> list[sa.ColumnElement[bool]]:
-    # Buckets are whole hours: a bound inside an hour takes the hour it falls in.
-    conditions: list[sa.ColumnElement[bool]] = []
-    if query.created_from is not None:
-        start = query.created_from.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        conditions.append(hourly_stats.c.hour >= start)
-    if query.created_to is not None:
-        conditions.append(hourly_stats.c.hour < query.created_to)
-    return conditions
-
-
-async def stats(conn: AsyncConnection, query: StatsQuery) -> list[StatsRow]:
-    unknown = set(query.group_by) - set(GROUPS)
-    if unknown:
-        raise ValueError(f"cannot group by {', '.join(sorted(unknown))}")
-    s = hourly_stats.c
-    keys: list[sa.ColumnElement[Any]] = []
-    if "day" in query.group_by or "hour" in query.group_by:
-        keys.append(s.hour)
-    if "type" in query.group_by:
-        keys.append(s.type)
-    if "thing" in query.group_by:
-        keys.append(s.thing_id)
-    if "application" in query.group_by:
-        keys.append(s.application_id)
-    conditions = [s.user_id == query.user_id, *_hour_bounds(query)]
-    if query.types:
-        conditions.append(s.type.in_(query.types))
-    if query.application_id is not None:
-        conditions.append(s.application_id == query.application_id)
-    if query.thing_id is not None:
-        conditions.append(s.thing_id == query.thing_id)
-    statement = (
-        sa.select(*keys, sa.func.sum(s.count), sa.func.sum(s.total))
-        .where(*conditions)
-        .group_by(*keys)
+def choose(grain: str, needed: Iterable[str], filtered: Iterable[str]) -> Rollup:
+    """The rollup of ``grain`` with the fewest dimensions that holds every ``needed`` one,
+    preferring one whose first dimension is ``filtered`` (an index seek, not a range scan)."""
+    need, filters = set(needed), set(filtered)
+    candidates = [r for r in ROLLUPS if r.grain == grain and need <= set(r.dims)]
+    return min(
+        candidates,
+        key=lambda r: (len(r.dims), bool(filters) and r.dims[0] not in filters),
     )
-    rows = (await conn.execute(statement)).all()
-    return _fold(query.group_by, [tuple(row) for row in rows])
-
-
-def _fold(group_by: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> list[StatsRow]:
-    """Wire keys per row, with hours folded into days where the grouping asks for days."""
-    merged: dict[tuple[Any, ...], list[int]] = {}
-    timed = "day" in group_by or "hour" in group_by
-    for row in rows:
-        values = list(row[:-2])
-        key: dict[str, Any] = {}
-        if timed:
-            hour: datetime = values.pop(0)
-            if "day" in group_by:
-                key["day"] = hour.date().isoformat()
-            if "hour" in group_by:
-                key["hour"] = hour.strftime("%Y-%m-%dT%H:00:00Z")
-        for name, wire in (
-            ("type", "type"),
-            ("thing", "thingId"),
-            ("application", "applicationId"),
-        ):
-            if name in group_by:
-                value = values.pop(0)
-                key[wire] = None if value == NONE_KEY else value
-        counts = merged.setdefault(tuple(key.items()), [0, 0])
-        counts[0] += int(row[-2] or 0)
-        counts[1] += int(row[-1] or 0)
-    result = [StatsRow(dict(k), c, t) for k, (c, t) in merged.items() if c]
-    result.sort(key=lambda r: tuple((v is not None, str(v)) for v in r.key.values()))
-    return result

@@ -1,4 +1,4 @@
-"""The events database's tables (SQLAlchemy Core): the log, checkpoints, hourly buckets."""
+"""The events database's tables (SQLAlchemy Core): the log, checkpoints, analytics rollups."""
 
 from __future__ import annotations
 
@@ -63,18 +63,28 @@ checkpoints = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
-# The analytics projection: one row per user, UTC hour, type, application and thing.
-hourly_stats = sa.Table(
-    "hourly_stats",
+# The analytics projection: one row per user, rollup, UTC hour or day, and the rollup's keys
+# (see projection.ROLLUPS: ``key1``..``key3`` hold its dimensions in its order, '' the rest).
+# The primary key serves a time range (every row of one rollup for some buckets); the second
+# index serves an equality filter on the rollup's first dimension within a time range.
+rollups = sa.Table(
+    "rollups",
     metadata,
     sa.Column("user_id", sa.String(_ID), nullable=False),
-    sa.Column("hour", UTCDateTime, nullable=False),
-    sa.Column("type", sa.String(64), nullable=False),
-    sa.Column("application_id", sa.String(_ID), nullable=False),
-    sa.Column("thing_id", sa.String(_ID), nullable=False),
+    sa.Column("rollup", sa.String(32), nullable=False),
+    sa.Column("bucket", UTCDateTime, nullable=False),
+    sa.Column("key1", sa.String(_ID), nullable=False),
+    sa.Column("key2", sa.String(_ID), nullable=False),
+    sa.Column("key3", sa.String(_ID), nullable=False),
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),
     sa.PrimaryKeyConstraint(
-        "user_id", "hour", "type", "application_id", "thing_id", name="pk_hourly_stats"
+        "user_id", "rollup", "bucket", "key1", "key2", "key3", name="pk_rollups"
     ),
+    sa.Index("ix_rollups_user_id_rollup_key1_bucket", "user_id", "rollup", "key1", "bucket"),
+    # SQLite: the table is its primary key's B-tree, one fewer to update per new bucket.
+    sqlite_with_rowid=False,
+    # PostgreSQL: room on each page for a bucket's next versions, so adding to a count is a
+    # heap-only update that touches no index.
+    postgresql_with={"fillfactor": 70},
 )

@@ -12,7 +12,7 @@ from sticky.events.domain import NewEvent, StoredEvent
 
 def iso_z(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds and 'Z': one width, so text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def encode_custom_data(custom_data: dict[str, Any]) -> str:
@@ -22,10 +22,31 @@ def encode_custom_data(custom_data: dict[str, Any]) -> str:
         raise ValueError(f"customData cannot be stored as JSON ({exc})") from None
 
 
-def encode_body(event: NewEvent, position: int, version: int | None, custom_data_json: str) -> str:
-    """The event as docs/events.md shows it: every key, in that order."""
-    # customData is spliced in already encoded, so it is serialised once, not twice.
-    head = orjson.dumps(
+# The columns of an ``events`` row as :func:`row_of` lists them.
+ROW_COLUMNS = (
+    "position",
+    "id",
+    "type",
+    "user_id",
+    "application_id",
+    "thing_id",
+    "session_id",
+    "payment_id",
+    "federated_user_id",
+    "custom_data",
+    "created_at",
+    "stream",
+    "version",
+    "body",
+)
+CREATED_AT = ROW_COLUMNS.index("created_at")
+
+
+def row_of(event: NewEvent, position: int, version: int | None) -> tuple[Any, ...]:
+    """The ``events`` row for ``event`` at ``position``, in ``ROW_COLUMNS`` order, with
+    ``body``: the event as docs/events.md shows it (every key, in that order)."""
+    custom_data_json = encode_custom_data(event.custom_data)
+    body = orjson.dumps(
         {
             "id": event.id,
             "position": position,
@@ -36,33 +57,28 @@ def encode_body(event: NewEvent, position: int, version: int | None, custom_data
             "sessionId": event.session_id,
             "paymentId": event.payment_id,
             "federatedUserId": event.federated_user_id,
+            "customData": event.custom_data,
+            "createdAt": iso_z(event.created_at),
+            "stream": event.stream,
+            "version": version,
         }
     )
-    tail = orjson.dumps(
-        {"createdAt": iso_z(event.created_at), "stream": event.stream, "version": version}
+    return (
+        position,
+        event.id,
+        event.type,
+        event.user_id,
+        event.application_id,
+        event.thing_id,
+        event.session_id,
+        event.payment_id,
+        event.federated_user_id,
+        custom_data_json,
+        event.created_at,
+        event.stream,
+        version,
+        body.decode(),
     )
-    return f'{head[:-1].decode()},"customData":{custom_data_json},{tail[1:].decode()}'
-
-
-def row_values(event: NewEvent, position: int, version: int | None) -> dict[str, Any]:
-    """The ``events`` row for ``event`` at ``position``."""
-    custom_data_json = encode_custom_data(event.custom_data)
-    return {
-        "position": position,
-        "id": event.id,
-        "type": event.type,
-        "user_id": event.user_id,
-        "application_id": event.application_id,
-        "thing_id": event.thing_id,
-        "session_id": event.session_id,
-        "payment_id": event.payment_id,
-        "federated_user_id": event.federated_user_id,
-        "custom_data": custom_data_json,
-        "created_at": event.created_at,
-        "stream": event.stream,
-        "version": version,
-        "body": encode_body(event, position, version, custom_data_json),
-    }
 
 
 def stored_event(m: Any) -> StoredEvent:

@@ -1,0 +1,118 @@
+"""The export worker: a process of its own that reads whole exports out of the log.
+
+The events service starts it (``python -m sticky.events.export_worker``) and sends it, on
+standard input, one JSON line: the database URL, the Unix socket to listen on, and the log
+level. Each connection to the socket asks for one export (a JSON line: the filter and the
+format) and gets it back in frames: a 4-byte big-endian length and that many bytes of NDJSON
+or CSV, then a frame of length 0 when the export is complete. A connection that closes
+without that last frame is an export that failed. The worker lowers its own priority, so on
+a busy machine the service's appends and taps get the CPU first, and it exits when its
+standard input closes: when the service stops or dies, however it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import struct
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sticky.events.domain import EventFilter
+from sticky.events.store import reads
+from sticky.events.wire import ndjson_to_csv
+from sticky.kernel.database import create_engine
+from sticky.kernel.logs import configure_logging
+
+# The lowest priority: on a busy CPU the kernel gives a nice-0 process (the service, taps)
+# about seventy times the worker's share; on an idle one the worker still runs at full speed.
+NICENESS = 19
+FRAME = struct.Struct(">I")
+END = FRAME.pack(0)
+FORMATS = ("ndjson", "csv")
+
+log = structlog.get_logger("sticky.events.export")
+
+
+def encode_request(where: EventFilter, format: str) -> bytes:
+    """The request line for one export (the service's side of the protocol)."""
+    return orjson.dumps({"where": where.__dict__, "format": format}) + b"\n"
+
+
+def decode_request(line: bytes) -> tuple[EventFilter, str]:
+    request = orjson.loads(line)
+    fields: dict[str, Any] = dict(request["where"])
+    fields["types"] = tuple(fields["types"])
+    for name in ("created_from", "created_to"):
+        if fields[name] is not None:
+            fields[name] = datetime.fromisoformat(fields[name])
+    format = request["format"]
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}")
+    return EventFilter(**fields), format
+
+
+def _chunks(engine: AsyncEngine, where: EventFilter, format: str) -> AsyncIterator[bytes]:
+    chunks = reads.export(engine, where)
+    return ndjson_to_csv(chunks) if format == "csv" else chunks
+
+
+async def _serve_one(
+    engine: AsyncEngine, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    try:
+        where, format = decode_request(await reader.readline())
+        async for chunk in _chunks(engine, where, format):
+            writer.write(FRAME.pack(len(chunk)))
+            writer.write(chunk)
+            await writer.drain()
+        writer.write(END)
+        await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass  # the service hung up: its client went away
+    except Exception as exc:
+        # The service sees a connection closed before the last frame: a failed export.
+        log.error("export failed", error=repr(exc))
+    finally:
+        writer.close()
+
+
+async def _until_stdin_closes() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while await reader.read(4096):
+        pass
+
+
+async def serve(database_url: str, socket_path: str) -> None:
+    engine = create_engine(database_url)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _serve_one(engine, reader, writer)
+
+    server = await asyncio.start_unix_server(handle, socket_path)
+    try:
+        await _until_stdin_closes()
+    finally:
+        server.close()
+        await engine.dispose()
+
+
+def main() -> None:
+    config = orjson.loads(sys.stdin.buffer.readline())
+    configure_logging("events-export", config.get("log_level", "info"))
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    asyncio.run(serve(config["database_url"], config["socket"]))
+
+
+if __name__ == "__main__":
+    main()

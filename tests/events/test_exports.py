@@ -1,0 +1,154 @@
+"""The export worker: exports run in a process of their own, at a lower priority; a worker
+that dies fails only the exports it was serving and is started again; it never outlives the
+service that started it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from sticky.events.domain import EventFilter, NewEvent
+from sticky.events.export_worker import NICENESS
+from sticky.events.exports import Exports
+from sticky.events.store import StoreUnavailable, open_store
+from sticky.kernel.settings import Settings
+from tests.events.api_support import migrated, running_events
+
+ANN = "usr_ann"
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return await migrated(f"sqlite:///{tmp_path / 'events.sqlite3'}")
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its parent."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+
+
+async def fill(url: str, count: int, padding: int = 0) -> None:
+    store = open_store(url)
+    try:
+        for first in range(0, count, 5000):
+            await store.append(
+                [
+                    NewEvent(
+                        id=f"evt_{n}",
+                        type="SESSION_READ",
+                        user_id=ANN,
+                        created_at=datetime.now(UTC),
+                        custom_data={"n": n, "pad": "x" * padding},
+                    )
+                    for n in range(first, min(count, first + 5000))
+                ]
+            )
+    finally:
+        await store.close()
+
+
+async def collect(chunks: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in chunks])
+
+
+async def test_exports_run_in_a_lower_priority_process(settings: Settings, sqlite_url: str) -> None:
+    await fill(sqlite_url, 30)
+    async with running_events(settings, sqlite_url) as ev:
+        headers = {**ev.signer.owner(ANN), "Accept": "application/x-ndjson"}
+        answer = await ev.client.get("/v1/events", headers=headers)
+        assert answer.status_code == 200
+        assert [orjson.loads(line)["customData"]["n"] for line in answer.content.splitlines()] == (
+            list(range(30))
+        )
+        exports: Exports = ev.app.state.events.exports
+        pid = exports.pid
+        assert pid is not None and pid != os.getpid()
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + NICENESS)
+    # The service's shutdown stops its worker.
+    await wait_for(lambda: not alive(pid))
+
+
+async def test_a_killed_worker_fails_its_exports_and_is_started_again(sqlite_url: str) -> None:
+    # Bigger than everything the socket and the reader buffer can hold, so the worker is
+    # still writing when it is killed.
+    await fill(sqlite_url, 40_000, padding=400)
+    exports = Exports(sqlite_url, "warning")
+    try:
+        chunks = await exports.open(EventFilter(ANN), "ndjson")
+        first = await anext(chunks)
+        assert first.startswith(b'{"id":"evt_0"')
+        pid = exports.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(StoreUnavailable, match="before its last event"):
+            async for _ in chunks:
+                pass
+        # The next export waits for the new worker and is whole.
+        tail = await collect(await exports.open(EventFilter(ANN, after=39_990), "ndjson"))
+        assert len(tail.splitlines()) == 10
+        assert exports.starts == 2
+        assert exports.pid not in (None, pid)
+        csv = await collect(await exports.open(EventFilter(ANN, after=39_998), "csv"))
+        assert csv.splitlines()[0].startswith(b"id,position,type,userId")
+        assert len(csv.splitlines()) == 3
+    finally:
+        await exports.stop()
+    with pytest.raises(StoreUnavailable):
+        await exports.open(EventFilter(ANN), "ndjson")
+
+
+SERVICE = """
+import asyncio, sys
+from sticky.events.domain import EventFilter
+from sticky.events.exports import Exports
+
+async def main():
+    exports = Exports(sys.argv[1], "warning")
+    chunks = await exports.open(EventFilter("u"), "ndjson")
+    async for _ in chunks:
+        pass
+    print(exports.pid, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_the_worker_does_not_outlive_a_killed_service(sqlite_url: str) -> None:
+    service = subprocess.Popen(
+        [sys.executable, "-c", SERVICE, sqlite_url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert service.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(service.stdout.readline), 30)
+        worker = int(line)
+        assert alive(worker)
+        service.kill()  # SIGKILL: no shutdown runs; the worker sees its stdin close
+        service.wait()
+        await wait_for(lambda: not alive(worker))
+    finally:
+        service.kill()
+        service.wait()
