@@ -23,7 +23,14 @@ SAMPLES = {
 
 
 def test_the_catalog_lists_the_templates() -> None:
-    assert catalog.names == ["reset-password", "verify-email"]
+    assert catalog.names == [
+        "receipt-failed",
+        "receipt-paid",
+        "receipt-refunded",
+        "reset-password",
+        "verify-email",
+        "webhook-endpoint-disabled",
+    ]
     assert catalog.spec("reset-password").required == ("name", "token", "link", "expiresInMinutes")
 
 
@@ -77,7 +84,7 @@ def test_missing_and_null_data_name_the_keys() -> None:
 def test_unknown_template() -> None:
     with pytest.raises(UnknownTemplate) as caught:
         catalog.render("receipt", {})
-    assert caught.value.known == ("reset-password", "verify-email")
+    assert caught.value.known == tuple(catalog.names)
 
 
 def test_unused_data_is_ignored() -> None:

@@ -10,9 +10,13 @@ from sticky_sdk import AsyncSticky, Sticky
 
 RESOURCES = ["auth", "users", "keys", "team_members", "events", "streams"]
 RESOURCES += ["things", "applications", "products", "categories", "sessions"]
+RESOURCES += ["payments"]
+RESOURCES += ["webhooks"]
 # Returned at once, then iterated with ``async for``: pagers, and the followed log.
 NOT_AWAITED = {("team_members", "list"), ("events", "list"), ("events", "subscribe")}
 NOT_AWAITED |= {("streams", "read")}
+NOT_AWAITED |= {("payments", "list")}
+NOT_AWAITED |= {("webhooks", "list"), ("webhooks", "list_deliveries")}
 NOT_AWAITED |= {(name, "list") for name in ("things", "applications", "products", "categories")}
 
 

@@ -47,6 +47,9 @@ EXPECTED = {
     "Page",
     "Pager",
     "PayloadTooLargeError",
+    "Payment",
+    "PaymentLine",
+    "PaymentLineOption",
     "PermissionDeniedError",
     "RateLimitError",
     "RefreshTokenReusedError",
@@ -76,6 +79,9 @@ EXPECTED = {
     "Thing",
     # Receiving webhooks.
     "WebhookVerificationError",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "webhooks",
 }
 

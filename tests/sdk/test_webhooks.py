@@ -249,18 +249,19 @@ async def test_the_pages_receiver_acknowledges_once_and_refuses_forgeries(
                 headers["Sticky-Signature"] = header
             return await client.post("/webhooks/sticky", content=body, headers=headers)
 
-        header = signed()
-        first = await post(BODY, header)
+        delivery = json.dumps({"event": EVENT, "payment": None, "flow": None}).encode()
+        header = signed(delivery)
+        first = await post(delivery, header)
         assert (first.status_code, first.json()) == (200, {"received": True})
-        again = await post(BODY, signed())  # Sticky's retry of the same event
+        again = await post(delivery, signed(delivery))  # Sticky's retry of the same event
         assert again.status_code == 200
         assert capsys.readouterr().out == f"received SESSION_CART_PAY {EVENT['id']}\n"
 
         for body, forged in [
-            (BODY.replace(b"450", b"1"), header),
-            (BODY, None),
-            (BODY, signed(BODY, "whsec_guess")),
-            (BODY, signed(age=3600)),
+            (delivery.replace(b"450", b"1"), header),
+            (delivery, None),
+            (delivery, signed(delivery, "whsec_guess")),
+            (delivery, signed(delivery, age=3600)),
         ]:
             refused = await post(body, forged)
             assert refused.status_code == 400, refused.text

@@ -5,7 +5,8 @@
     sticky = Sticky("http://localhost:8080", key="sk_...")
     me = sticky.users.me()
 
-``sticky_sdk.webhooks.verify`` checks the signature of the webhooks Sticky sends.
+``sticky_sdk.webhooks.verify`` checks the signature of the webhooks Sticky sends (the client's
+``sticky.webhooks`` manages the endpoints they are sent to).
 
 Everything public is importable from here; the underscored modules are private.
 """
@@ -70,8 +71,10 @@ from sticky_sdk._models import (
     User,
 )
 from sticky_sdk._pagination import AsyncPager, Page, Pager
+from sticky_sdk._payment_models import Payment, PaymentLine, PaymentLineOption
 from sticky_sdk._streaming import AsyncStream, Stream
 from sticky_sdk._version import __version__
+from sticky_sdk._webhook_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -111,6 +114,9 @@ __all__ = [
     "Page",
     "Pager",
     "PayloadTooLargeError",
+    "Payment",
+    "PaymentLine",
+    "PaymentLineOption",
     "PermissionDeniedError",
     "Product",
     "Question",
@@ -131,6 +137,9 @@ __all__ = [
     "User",
     "ValidationError",
     "WeakPasswordError",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookVerificationError",
     "WrongExpectedVersionError",
     "__version__",

@@ -26,12 +26,14 @@ from sticky_sdk._resources.auth import AsyncAuth
 from sticky_sdk._resources.categories import AsyncCategories
 from sticky_sdk._resources.events import AsyncEvents
 from sticky_sdk._resources.keys import AsyncKeys
+from sticky_sdk._resources.payments import AsyncPayments
 from sticky_sdk._resources.products import AsyncProducts
 from sticky_sdk._resources.sessions import AsyncSessions
 from sticky_sdk._resources.streams import AsyncStreams
 from sticky_sdk._resources.team_members import AsyncTeamMembers
 from sticky_sdk._resources.things import AsyncThings
 from sticky_sdk._resources.users import AsyncUsers
+from sticky_sdk._resources.webhook_endpoints import AsyncWebhookEndpoints
 from sticky_sdk._streaming import AsyncStream
 
 T = TypeVar("T")
@@ -83,6 +85,8 @@ class AsyncSticky(BaseClient):
         self.products = AsyncProducts(self)
         self.categories = AsyncCategories(self)
         self.sessions = AsyncSessions(self)
+        self.payments = AsyncPayments(self)
+        self.webhooks = AsyncWebhookEndpoints(self)
 
     async def aclose(self) -> None:
         """Close the connections; the client cannot be used afterwards."""

@@ -27,12 +27,14 @@ from sticky_sdk._resources.auth import Auth
 from sticky_sdk._resources.categories import Categories
 from sticky_sdk._resources.events import Events
 from sticky_sdk._resources.keys import Keys
+from sticky_sdk._resources.payments import Payments
 from sticky_sdk._resources.products import Products
 from sticky_sdk._resources.sessions import Sessions
 from sticky_sdk._resources.streams import Streams
 from sticky_sdk._resources.team_members import TeamMembers
 from sticky_sdk._resources.things import Things
 from sticky_sdk._resources.users import Users
+from sticky_sdk._resources.webhook_endpoints import WebhookEndpoints
 from sticky_sdk._streaming import Stream
 
 T = TypeVar("T")
@@ -86,6 +88,8 @@ class Sticky(BaseClient):
         self.products = Products(self)
         self.categories = Categories(self)
         self.sessions = Sessions(self)
+        self.payments = Payments(self)
+        self.webhooks = WebhookEndpoints(self)
 
     def close(self) -> None:
         """Close the connections; the client cannot be used afterwards."""

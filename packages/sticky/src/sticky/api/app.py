@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from sticky.api.accounts import Accounts
 from sticky.api.context import Api
+from sticky.api.payments.service import Payments
+from sticky.api.reactors import Reactors
 from sticky.api.recorder import Deliverer, Recorder
 from sticky.api.routes import routers
 from sticky.api.routes.tap import TAP_FAST_PATH
@@ -43,7 +45,11 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
             taps=Taps(store),
         )
         app.state.api = api
+        app.state.payments = payments = Payments.from_settings(store, settings, recorder.committed)
+        reactors = Reactors(settings, store)
+        app.state.webhooks = reactors.webhooks
         recorder.start()
+        reactors.start(follow=deliver)
         deliverer = Deliverer(store, settings, ServiceToken(settings, "api"), recorder.committed)
         app.state.deliverer = deliverer
         task = asyncio.create_task(deliverer.run(), name="api-outbox") if deliver else None
@@ -54,6 +60,8 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await reactors.stop()
+            await payments.aclose()
             await recorder.stop()
             sandbox.close()
             await store.close()

@@ -1,6 +1,8 @@
 """The api service's routers."""
 
 from sticky.api.routes import applications, categories, products, sessions, tap, things
+from sticky.api.routes.payments import router as payments_router
+from sticky.api.routes.webhooks import router as webhooks_router
 
 routers = [
     things.router,
@@ -9,4 +11,6 @@ routers = [
     categories.router,
     sessions.router,
     tap.router,
+    payments_router,
+    webhooks_router,
 ]

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from sticky.api.context import Api, ApiDep
+from sticky.api.routes import payments
 from sticky.api.tap import (
     SESSION_COOKIE,
     Flow,
@@ -200,6 +201,12 @@ async def go_flow(application_id: str, request: Request, api: ApiDep) -> Respons
             "This link isn't active",
             "We couldn't find the app this link points to.",
         )
+    if payments.is_checkout(request):
+        try:
+            return await payments.open_checkout(request, api, flow)
+        except payments.CheckoutRefused as refused:
+            title = "This payment link isn't valid"
+            return _page(request, 400, refused.slug, title, str(refused))
     return await _go(request, api, thing=None, flow=flow, user_id=flow.application["user_id"])
 
 
