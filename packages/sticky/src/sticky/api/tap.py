@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.responses import Response
 
 from sticky.api.context import Api
 from sticky.api.ids import looks_like_thing_id
@@ -70,6 +72,19 @@ def user_agent_class(user_agent: str) -> str:
     if any(word in ua for word in ("windows", "macintosh", "linux", "cros")):
         return "desktop"
     return "other"
+
+
+def set_session_cookie(response: Response, request: Request, session_id: str) -> None:
+    """The consumer's session cookie: a year, HttpOnly, SameSite=Lax, Secure over HTTPS."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=365 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.headers.get("x-forwarded-proto", request.url.scheme) == "https",
+        path="/",
+    )
 
 
 def with_session(url: str, session_id: str) -> str:

@@ -67,7 +67,7 @@ from sticky.api.payments.service import (
 from sticky.api.payments.tables import payments as payments_table
 from sticky.api.recorder import Writes
 from sticky.api.store import Cursor, InvalidCursor, Row
-from sticky.api.tap import SESSION_COOKIE, Flow, with_session
+from sticky.api.tap import SESSION_COOKIE, Flow, set_session_cookie, with_session
 from sticky.api.views import bad_cursor
 from sticky.kernel.problems import (
     FieldError,
@@ -605,13 +605,5 @@ async def open_checkout(request: Request, api: Api, flow: Flow) -> Response:
     )
     response.headers["Cache-Control"] = "no-store"
     if set_cookie:
-        response.set_cookie(
-            SESSION_COOKIE,
-            session_id,
-            max_age=365 * 24 * 3600,
-            httponly=True,
-            samesite="lax",
-            secure=request.headers.get("x-forwarded-proto", request.url.scheme) == "https",
-            path="/",
-        )
+        set_session_cookie(response, request, session_id)
     return response

@@ -22,6 +22,7 @@ from sticky.api.tap import (
     Flow,
     logic_input,
     record_tap,
+    set_session_cookie,
     tap_event,
     user_agent_class,
     with_session,
@@ -145,15 +146,7 @@ async def _go(
         response = RedirectResponse(with_session(destination, session_id), status_code=302)
         response.headers["Cache-Control"] = "no-store"
     if set_cookie:
-        response.set_cookie(
-            SESSION_COOKIE,
-            session_id,
-            max_age=365 * 24 * 3600,
-            httponly=True,
-            samesite="lax",
-            secure=request.headers.get("x-forwarded-proto", request.url.scheme) == "https",
-            path="/",
-        )
+        set_session_cookie(response, request, session_id)
     return response
 
 
