@@ -232,7 +232,7 @@ def test_every_shell_example(stack: RunningStack, tmp_path: Path) -> None:
                 env[variable] = answer[name]
     # The page's positions are in its order, and the checkpoint was saved where it said.
     saved = httpx.get(
-        f"{stack.base_url}/v1/events/subscriptions/receipts",
+        f"{stack.base_url}/v1/events/subscriptions/loyalty",
         headers={"Authorization": f"Bearer {env['SERVICE_TOKEN']}"},
     )
     assert saved.json()["position"] == reader.positions[1043]

@@ -16,7 +16,7 @@ from tests.stack_fixture import RunningStack
 pytestmark = pytest.mark.stack
 
 SERVICES = ("auth", "api", "events", "geo", "mail", "mailbox")
-HELPERS = ("sandbox",)  # the api's routing-logic worker
+HELPERS = ("sandbox", "exports")  # the api's routing-logic worker, the events' exporter
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 

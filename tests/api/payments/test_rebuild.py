@@ -4,7 +4,6 @@ again, and the rows agree."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any, cast
 
@@ -57,7 +56,7 @@ async def test_rebuilding_from_the_event_log_gives_the_live_projection(
     async with running_events(api.state.settings, events_db) as events:
         service = events.signer.service()
         token = cast(ServiceToken, _Token({**service}))
-        deliverer = Deliverer(api.state.store, api.state.settings, token, asyncio.Event())
+        deliverer = Deliverer(api.state.store, api.state.settings, token, api.state.recorder)
         nowhere = httpx.AsyncClient(
             transport=httpx.MockTransport(lambda r: httpx.Response(404)), base_url="http://geo.test"
         )

@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
         app.state.webhooks = reactors.webhooks
         recorder.start()
         reactors.start(follow=deliver)
-        deliverer = Deliverer(store, settings, ServiceToken(settings, "api"), recorder.committed)
+        deliverer = Deliverer(store, settings, ServiceToken(settings, "api"), recorder)
         app.state.deliverer = deliverer
         task = asyncio.create_task(deliverer.run(), name="api-outbox") if deliver else None
         try:

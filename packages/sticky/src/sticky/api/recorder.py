@@ -38,6 +38,7 @@ class Writes:
 
     sessions: list[SessionSeen] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
+    delivered_through: int | None = None  # outbox rows the events service has taken
 
     def add_events(self, events: list[dict[str, Any]], network: str | None = None) -> Writes:
         """Queue ``events`` for the outbox; ``network`` (an anonymized IP) is to be located."""
@@ -95,7 +96,14 @@ class Recorder:
     async def _write(self, group: list[Writes]) -> None:
         sessions = [seen for writes in group for seen in writes.sessions]
         events = [row for writes in group for row in writes.events]
-        await asyncio.to_thread(self._store.record_sync, sessions, events, datetime.now(UTC))
+        delivered = [w.delivered_through for w in group if w.delivered_through is not None]
+        await asyncio.to_thread(
+            self._store.record_sync,
+            sessions,
+            events,
+            datetime.now(UTC),
+            max(delivered) if delivered else None,
+        )
 
     async def _alone(self, writes: Writes, done: asyncio.Future[None]) -> None:
         try:
@@ -116,7 +124,7 @@ class Deliverer:
         store: Store,
         settings: Settings,
         token: ServiceToken,
-        wakeup: asyncio.Event,
+        recorder: Recorder,
         *,
         batch: int = 1000,
         idle_seconds: float = 1.0,
@@ -126,7 +134,8 @@ class Deliverer:
         self._store = store
         self._settings = settings
         self._token = token
-        self._wakeup = wakeup
+        self._recorder = recorder
+        self._wakeup = recorder.committed
         self._batch = batch
         self._idle = idle_seconds
         self._lease = lease
@@ -181,8 +190,7 @@ class Deliverer:
             return await self._failed(
                 pending, f"events service answered {response.status_code}: {response.text[:300]}"
             )
-        async with self._store.transaction() as tx:
-            await tx.outbox.remove_through(pending[-1].seq)
+        await self._recorder.record(Writes(delivered_through=pending[-1].seq))
         return len(pending)
 
     async def _hold_lease(self) -> bool:

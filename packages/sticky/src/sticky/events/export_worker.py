@@ -30,6 +30,7 @@ from sticky.events.store import reads
 from sticky.events.wire import ndjson_to_csv
 from sticky.kernel.database import create_engine
 from sticky.kernel.logs import configure_logging
+from sticky.kernel.proctitle import name_process
 
 # The lowest priority: on a busy CPU the kernel gives a nice-0 process (the service, taps)
 # about seventy times the worker's share; on an idle one the worker still runs at full speed.
@@ -108,6 +109,7 @@ async def serve(database_url: str, socket_path: str) -> None:
 
 def main() -> None:
     config = orjson.loads(sys.stdin.buffer.readline())
+    name_process("sticky-exports")
     configure_logging("events-export", config.get("log_level", "info"))
     with contextlib.suppress(OSError):
         os.nice(NICENESS)

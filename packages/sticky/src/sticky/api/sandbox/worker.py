@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 from sticky.api.sandbox import protocol
 from sticky.api.sandbox.engine import Engine
+from sticky.kernel.proctitle import name_process
 
 # stdlib logging: structlog would add ~0.3 s to every worker start.
 log = logging.getLogger("sticky.api.sandbox.worker")
@@ -89,19 +89,12 @@ async def serve(out: int, *, memory_limit: int, max_cached: int) -> None:
         await engine.close()
 
 
-def _name_process(name: bytes) -> None:
-    """Show up as ``sticky-sandbox`` in ``ps`` and the stack's process list (Linux only)."""
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(15, name[:15], 0, 0, 0)  # PR_SET_NAME
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--memory-limit", type=int, required=True)
     parser.add_argument("--max-cached", type=int, required=True)
     args = parser.parse_args()
-    _name_process(b"sticky-sandbox")
+    name_process("sticky-sandbox")
     # Isolate threads need the GIL for a moment to hand a result over: let them have it soon.
     sys.setswitchinterval(0.001)
     # Replies own the real stdout; anything else printed goes to stderr.

@@ -83,7 +83,11 @@ class Store:
         self._sync: sa.Engine | None = None
 
     def record_sync(
-        self, seen: list[SessionSeen], events: list[tuple[str, str]], now: datetime
+        self,
+        seen: list[SessionSeen],
+        events: list[tuple[str, str]],
+        now: datetime,
+        delivered_through: int | None = None,
     ) -> None:
         """Write a group of taps in one transaction, from a worker thread.
 
@@ -94,6 +98,11 @@ class Store:
         checkpoints, not at each commit), PostgreSQL's ``synchronous_commit=off`` (the WAL
         writer flushes within ``wal_writer_delay``, 200 ms by default). A tap waits for no
         disk flush; everything else the api writes keeps the full settings.
+
+        ``delivered_through`` removes the outbox rows the events service has acknowledged, in
+        the same writer, so the deliverer never waits on the taps' write lock (nor they on
+        its). Losing such a removal to a power cut only means sending those events again,
+        which the events service acknowledges without storing them twice.
         """
         if self._sync is None:
             self._sync = create_sync_engine(self.url)
@@ -106,6 +115,8 @@ class Store:
                 conn.execute(*seen_upsert(conn.dialect.name, seen))
             if events:
                 conn.execute(event_outbox.insert(), outbox_rows(events, now))
+            if delivered_through is not None:
+                conn.execute(event_outbox.delete().where(event_outbox.c.seq <= delivered_through))
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:

@@ -72,9 +72,6 @@ class EventOutbox:
         )
         return [PendingEvent(r.seq, r.event_id, r.body, r.attempts) for r in result]
 
-    async def remove_through(self, seq: int) -> None:
-        await self._conn.execute(event_outbox.delete().where(event_outbox.c.seq <= seq))
-
     async def note_failure(self, seqs: list[int], error: str) -> None:
         t = event_outbox
         await self._conn.execute(
