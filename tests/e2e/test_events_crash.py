@@ -23,8 +23,11 @@ def kill_events(stack: RunningStack) -> int:
     while time.monotonic() < deadline:
         new = stack.processes().get("events")
         if new and new != pid:
-            ready = httpx.get(f"{stack.internal_url('events')}/readyz", timeout=1)
-            if ready.status_code == 200:
+            try:
+                ready = httpx.get(f"{stack.internal_url('events')}/readyz", timeout=1)
+            except httpx.TransportError:
+                ready = None  # forked, not listening yet
+            if ready is not None and ready.status_code == 200:
                 return new
         time.sleep(0.1)
     raise AssertionError(f"events did not come back; the stack said:\n{stack.output()}")

@@ -27,17 +27,24 @@ def create_app(settings: Settings | None = None, *, timing: Timing | None = None
     url = settings.database_url("events")
     appends = Appends()
     opened: list[SqlEventStore] = []
+    exporters: list[Exports] = []
 
     async def database() -> tuple[bool, str]:
         if not opened:
             return False, "the store is not open yet"
         return await opened[0].readiness()
 
+    async def exporter() -> tuple[bool, str]:
+        if not exporters or exporters[0].pid is None or not exporters[0].socket.exists():
+            return False, "the export worker is not listening yet"
+        return True, f"export worker {exporters[0].pid} listening"
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store(url)
         exports = Exports(url, settings.log_level)
         exports.start()
+        exporters.append(exports)
         opened.append(store)
         app.state.events = Events(store, exports, appends, timing or Timing())
         try:
@@ -46,6 +53,7 @@ def create_app(settings: Settings | None = None, *, timing: Timing | None = None
         finally:
             appends.stop()
             opened.clear()
+            exporters.clear()
             await exports.stop()
             await store.close()
 
@@ -54,7 +62,7 @@ def create_app(settings: Settings | None = None, *, timing: Timing | None = None
         settings,
         routers=routers,
         lifespan=lifespan,
-        readiness={"database": database},
+        readiness={"database": database, "exports": exporter},
         description="The event log: append, read, export, follow; streams and analytics.",
         max_body_bytes=MAX_BODY_BYTES,
     )
