@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from pathlib import Path
@@ -233,6 +234,13 @@ async def test_ready_only_when_migrated(settings: Settings, tmp_path: Path) -> N
         assert answer.status_code == 503
         assert answer.headers["content-type"] == "application/problem+json"
         await migrated(url)
+        # Ready also needs the export worker listening, which takes a moment to start.
+        deadline = asyncio.get_running_loop().time() + 15
         ready = await ev.client.get("/readyz")
+        while ready.status_code != 200 and asyncio.get_running_loop().time() < deadline:
+            assert ready.json()["checks"]["database"]["ok"] is True, ready.text
+            await asyncio.sleep(0.05)
+            ready = await ev.client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"]["database"]["ok"] is True
+        assert ready.json()["checks"]["exports"]["ok"] is True
