@@ -199,3 +199,23 @@ async def test_product_bad_input(api: RunningApi) -> None:
     assert windows.status_code == 422
     listed = await api.client.get("/v1/products", headers=api.owner(A))
     assert listed.json()["data"] == []
+
+
+async def test_the_category_filter_pages_like_any_other(api: RunningApi) -> None:
+    breakfast = await api.post("/v1/categories", A, {"name": "Breakfast"})
+    for n in range(5):
+        body = {"name": f"P{n}", "price": 100, "currency": "EUR"}
+        if n % 2 == 0:
+            body["categories"] = [breakfast["id"]]
+        await api.post("/v1/products", A, body)
+    names: list[str] = []
+    cursor = None
+    while True:
+        params = {"category": breakfast["id"], "limit": 1, **({"cursor": cursor} if cursor else {})}
+        page = (await api.client.get("/v1/products", params=params, headers=api.owner(A))).json()
+        assert len(page["data"]) == 1  # never a short page: the filter is in the query
+        names += [p["name"] for p in page["data"]]
+        if not page["hasMore"]:
+            break
+        cursor = page["nextCursor"]
+    assert names == ["P0", "P2", "P4"]

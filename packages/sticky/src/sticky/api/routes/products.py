@@ -11,8 +11,10 @@ from sticky.api.access import Caller, CallerDep, Resource
 from sticky.api.context import ApiDep
 from sticky.api.models import Page, ProductCreate, ProductOut, ProductUpdate, to_columns
 from sticky.api.store import Cursor, InvalidCursor, Transaction
+from sticky.api.store.owned import json_list_has
 from sticky.api.store.tables import products
 from sticky.api.views import bad_cursor, missing, product_out
+from sticky.kernel.database import is_sqlite
 from sticky.kernel.ids import new_id
 from sticky.kernel.problems import FieldError, validation_failed
 
@@ -89,13 +91,13 @@ async def list_products(
         where.append(products.c.is_enabled.is_(True))
     elif is_enabled is not None:
         where.append(products.c.is_enabled == is_enabled)
+    if category is not None:
+        sqlite = is_sqlite(api.store.url)
+        where.append(json_list_has(products.c.categories, category, sqlite=sqlite))
     async with api.store.reading() as tx:
         page = await tx.products.page(caller.user_id, limit=limit, cursor=after, where=where)
-    rows = page.rows
-    if category is not None:
-        rows = [row for row in rows if category in row["categories"]]
     return Page(
-        data=[product_out(row) for row in rows],
+        data=[product_out(row) for row in page.rows],
         has_more=page.has_more,
         next_cursor=page.next_cursor,
     )

@@ -28,6 +28,7 @@ from sticky.api.models import (
     to_columns,
 )
 from sticky.api.store import Cursor, InvalidCursor, Transaction
+from sticky.api.store.owned import json_list_has
 from sticky.api.store.tables import things
 from sticky.api.views import THING_FIELDS, bad_cursor, missing, thing_out
 from sticky.kernel.database import is_sqlite
@@ -116,11 +117,7 @@ def _filters(
     if application_id is not None:
         where.append(things.c.application_id == application_id)
     if tag is not None:
-        if is_sqlite(api.store.url):
-            clause = "EXISTS (SELECT 1 FROM json_each(things.tags) WHERE json_each.value = :tag)"
-        else:
-            clause = "jsonb_exists(CAST(things.tags AS jsonb), :tag)"
-        where.append(sa.text(clause).bindparams(tag=tag))  # type: ignore[arg-type]
+        where.append(json_list_has(things.c.tags, tag, sqlite=is_sqlite(api.store.url)))
     return where
 
 

@@ -15,9 +15,18 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Row = dict[str, Any]
+
+
+def json_list_has(column: sa.Column[Any], value: str, *, sqlite: bool) -> sa.ColumnElement[bool]:
+    """``value`` is one of the strings in the JSON list ``column`` (a tag, a category)."""
+    if sqlite:
+        each = sa.func.json_each(column).table_valued("value")
+        return sa.exists().select_from(each).where(each.c.value == value)
+    return sa.func.jsonb_exists(sa.cast(column, postgresql.JSONB), value, type_=sa.Boolean)
 
 
 class InvalidCursor(ValueError):
