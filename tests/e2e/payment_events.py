@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from tests.api.reactors.platform import payment_events, refund_event
 from tests.stack_fixture import RunningStack
 
 
@@ -102,80 +102,20 @@ def record_payment(
     refund: int | None = None,
 ) -> str:
     """Record a payment's events in its stream, as the api's payments code would; its id."""
-    payment_id = f"pay_{uuid.uuid4().hex[:16]}"
-    common = {
-        "userId": user_id,
-        "paymentId": payment_id,
-        "sessionId": "ses_e2e",
-        "applicationId": application_id,
-        "thingId": thing_id,
-    }
-    money = {"total": 1160, "currency": "GBP", "gateway": "demo"}
-    events: list[dict[str, Any]] = [
-        {
-            **common,
-            "type": "PAYMENT_CREATED",
-            "customData": {
-                "cart": [
-                    {
-                        "productId": "prd_1",
-                        "name": "Flat white",
-                        "quantity": 2,
-                        "unitPrice": 350,
-                        "options": [
-                            {
-                                "questionId": "q",
-                                "optionId": "o",
-                                "name": "Oat milk",
-                                "priceDelta": 40,
-                            }
-                        ],
-                        "lineTotal": 780,
-                    },
-                    {
-                        "productId": "prd_2",
-                        "name": "Croissant",
-                        "quantity": 1,
-                        "unitPrice": 280,
-                        "options": [],
-                        "lineTotal": 280,
-                    },
-                ],
-                "subtotal": 1060,
-                "discount": 0,
-                "tip": 100,
-                "total": 1160,
-                "currency": "GBP",
-                "gateway": "demo",
-                "customer": {"email": email, "name": "Cleo"} if email else None,
-                "userPaymentId": None,
-            },
-        },
-        {
-            **common,
-            "type": outcome,
-            "customData": {**money, "reference": "REF-7731"}
-            if outcome == "SESSION_CART_PAY"
-            else {**money, "code": "card_declined", "message": "The card was declined."},
-        },
-    ]
+    stream, events = payment_events(
+        user_id,
+        application_id=application_id,
+        thing_id=thing_id,
+        email=email,
+        outcome=outcome,
+        session_id="ses_e2e",
+    )
     if refund is not None:
-        events.append(
-            {
-                **common,
-                "type": "SESSION_CART_REFUND",
-                "customData": {
-                    "amount": refund,
-                    "refundedTotal": refund,
-                    "currency": "GBP",
-                    "reference": "RFD-1",
-                },
-            }
-        )
+        events.append(refund_event(events[-1], refund, refund))
     answer = httpx.post(
-        f"{stack.base_url}/v1/streams/payment-{payment_id}",
+        f"{stack.base_url}/v1/streams/{stream}",
         json={"expectedVersion": -1, "events": events},
         headers=service_headers(stack),
     )
     assert answer.status_code == 201, answer.text
-    return payment_id
+    return str(events[0]["paymentId"])

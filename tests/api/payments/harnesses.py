@@ -7,6 +7,7 @@ signed here exactly as Stripe signs, and posted over real HTTP).
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import hmac
 import json
@@ -61,7 +62,7 @@ class Outcome:
     decline: Decline | None = None
 
 
-class Harness:
+class Harness(abc.ABC):
     name: str
     gateway: PaymentGateway
     decline_code: str | None = None  # None: this gateway never declines
@@ -69,11 +70,12 @@ class Harness:
     def __init__(self, receiver: PayhookReceiver) -> None:
         self.receiver = receiver
 
-    def paying(self, key: str = "key-pay-1") -> ChargeRequest:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def paying(self, key: str = "key-pay-1") -> ChargeRequest: ...
 
     def declining(self, key: str = "key-decline-1") -> ChargeRequest:
-        raise NotImplementedError
+        """A charge this gateway declines (the demo gateway takes it like any other)."""
+        return self.paying(key)
 
     def refunding(self, reference: str, amount: int, key: str) -> RefundRequest:
         return RefundRequest(PAID, reference, amount, "EUR", key)
@@ -81,12 +83,12 @@ class Harness:
     def charges_at_provider(self) -> int | None:
         return None
 
-    async def settle(self, result: ChargeResult) -> Outcome:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def settle(self, result: ChargeResult) -> Outcome: ...
 
+    @abc.abstractmethod
     def forged(self) -> tuple[bytes, dict[str, str]]:
         """A payhook that looks like this gateway's, signed with the wrong secret."""
-        raise NotImplementedError
 
 
 class NoopHarness(Harness):

@@ -34,12 +34,13 @@ async def test_a_good_card_is_charged(harness: Harness) -> None:
 
 
 async def test_a_declined_card_fails_with_a_reason(harness: Harness) -> None:
-    if harness.decline_code is None:
-        pytest.skip("the demo gateway succeeds at once, whatever the card")
-
     result = await harness.gateway.charge(harness.declining())
     outcome = await harness.settle(result)
 
+    if harness.decline_code is None:  # the demo gateway succeeds at once, whatever the card
+        assert outcome.succeeded
+        assert outcome.decline is None
+        return
     assert not outcome.succeeded
     assert outcome.decline is not None
     assert outcome.decline.code == harness.decline_code
@@ -95,10 +96,11 @@ async def test_a_forged_payhook_is_refused(harness: Harness) -> None:
 
 
 async def test_a_replayed_payhook_is_recognised(harness: Harness) -> None:
-    if harness.name == GATEWAY_NOOP:
-        pytest.skip("the demo gateway sends no payhooks")
     paid = await harness.gateway.charge(harness.paying())
     await harness.settle(paid)
+    if harness.name == GATEWAY_NOOP:  # the demo gateway sends no payhooks to replay
+        assert harness.receiver.accepted == []
+        return
     delivery = harness.receiver.accepted[0]
     now = time.time()
 

@@ -108,13 +108,14 @@ def payment_events(
     thing_id: str | None = None,
     email: str | None = "cleo@example.com",
     outcome: str = "SESSION_CART_PAY",
+    session_id: str = "ses_cleo",
 ) -> tuple[str, list[dict[str, Any]]]:
     """A payment's stream and events, shaped as the payments code records them."""
     payment_id = f"pay_{uuid.uuid4().hex[:12]}"
     common = {
         "userId": user,
         "paymentId": payment_id,
-        "sessionId": "ses_cleo",
+        "sessionId": session_id,
         "applicationId": application_id,
         "thingId": thing_id,
     }
