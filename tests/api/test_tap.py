@@ -194,3 +194,29 @@ async def test_a_session_reads_published_data_and_writes_only_itself(api: Runnin
     check_ins = [e for e in await api.outbox() if e["type"] == "CHECK_IN"]
     assert check_ins[0]["sessionId"] == session_id
     assert check_ins[0]["customData"] == {"table": 9}
+
+
+async def test_a_session_event_type_the_events_service_would_refuse_is_refused_here(
+    api: RunningApi,
+) -> None:
+    # Accepted here but refused later, it would sit at the head of the ordered outbox forever.
+    flow = await api.flow(A, logic='return "https://shop.example/";')
+    thing = await api.thing(A, applicationId=flow["id"])
+    location = (await tap(api, thing["id"])).headers["location"]
+    session_id = parse_qs(urlsplit(location).query)["sessionId"][0]
+    before = await api.outbox()
+    for bad in ("X_", "X__DOOR", "x_door", "PAYMENT_CREATED", "SESSION_CART_REFUND"):
+        refused = await api.client.post(
+            f"/v1/sessions/{session_id}/events",
+            json={"type": bad},
+            headers={"Sticky-Session": session_id},
+        )
+        assert refused.status_code == 422, bad
+        assert refused.headers["content-type"] == "application/problem+json"
+    accepted = await api.client.post(
+        f"/v1/sessions/{session_id}/events",
+        json={"type": "X_DOOR_OPENED"},
+        headers={"Sticky-Session": session_id},
+    )
+    assert accepted.status_code == 202
+    assert len(await api.outbox()) == len(before) + 1

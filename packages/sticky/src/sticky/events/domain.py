@@ -14,24 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-BUILTIN_TYPES = frozenset(
-    {
-        "SESSION_READ",
-        "SESSION_CART_PAY",
-        "SESSION_CART_PAY_FAIL",
-        "SESSION_CART_REFUND",
-        "CHECK_IN",
-        "LD_V2",
-        "MESSAGE",
-        "TO_DO",
-        "CONNECTION_GOOD",
-        "CONNECTION_BAD",
-        "LOGIC_ERROR",
-        "PAYMENT_CREATED",
-    }
-)
-# Custom types: X_ then upper-case letters, digits and underscores (X_DOOR_OPENED).
-CUSTOM_TYPE_PATTERN = r"^X_[A-Z0-9][A-Z0-9_]{0,62}$"
 STREAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
 

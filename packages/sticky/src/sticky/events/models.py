@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -10,17 +9,11 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
-from sticky.events.domain import (
-    BUILTIN_TYPES,
-    CUSTOM_TYPE_PATTERN,
-    EVENT_ID_PATTERN,
-    NO_STREAM,
-    STREAM_PATTERN,
-)
+from sticky.events.domain import EVENT_ID_PATTERN, NO_STREAM, STREAM_PATTERN
+from sticky.kernel.event_types import BUILTIN_TYPES, is_event_type
 
 MAX_BATCH = 10_000
 MAX_CUSTOM_DATA_BYTES = 64 * 1024
-_CUSTOM_TYPE = re.compile(CUSTOM_TYPE_PATTERN)
 
 EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
 StreamName = Annotated[str, StringConstraints(pattern=STREAM_PATTERN)]
@@ -32,7 +25,7 @@ RefId = Annotated[
 
 
 def check_type(value: str) -> str:
-    if value in BUILTIN_TYPES or _CUSTOM_TYPE.match(value):
+    if is_event_type(value):
         return value
     raise ValueError(
         f"{value!r} is not an event type: use a built-in type ({', '.join(sorted(BUILTIN_TYPES))})"

@@ -18,6 +18,7 @@ from sticky.api.store import Row
 from sticky.api.store.sessions import USER_SECTOR
 from sticky.api.tap import tap_event
 from sticky.api.views import missing
+from sticky.kernel.event_types import is_custom_type
 from sticky.kernel.problems import FieldError, forbidden, validation_failed
 from sticky.kernel.service import json_response
 
@@ -111,7 +112,7 @@ async def update(
 async def record(session_id: str, body: SessionEvent, caller: CallerDep, api: ApiDep) -> Any:
     """Record an event of this session (``CHECK_IN``, ``LD_V2``, ``X_…``, ...)."""
     row = await _session(api, caller, session_id)
-    if body.type not in SESSION_EVENT_TYPES and not body.type.startswith("X_"):
+    if body.type not in SESSION_EVENT_TYPES and not is_custom_type(body.type):
         raise validation_failed(
             [
                 FieldError(

@@ -8,7 +8,6 @@ stays valid for a day, and deliveries carry a signature for each.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,28 +23,6 @@ from sticky.kernel.webhook_signing import new_secret
 
 _PURPOSE = "webhook-endpoint-secret"
 ANY_TYPE = "*"
-# The events service's types (it refuses any other): built-in, or custom X_UPPER_SNAKE_CASE.
-BUILTIN_TYPES = frozenset(
-    {
-        "SESSION_READ",
-        "SESSION_CART_PAY",
-        "SESSION_CART_PAY_FAIL",
-        "SESSION_CART_REFUND",
-        "CHECK_IN",
-        "LD_V2",
-        "MESSAGE",
-        "TO_DO",
-        "CONNECTION_GOOD",
-        "CONNECTION_BAD",
-        "LOGIC_ERROR",
-        "PAYMENT_CREATED",
-    }
-)
-_CUSTOM_TYPE = re.compile(r"^X_[A-Z0-9][A-Z0-9_]{0,62}$")
-
-
-def is_event_type(name: str) -> bool:
-    return name in BUILTIN_TYPES or _CUSTOM_TYPE.match(name) is not None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import orjson
 from pydantic import AfterValidator, Field, StringConstraints
 
 from sticky.api.models import Incoming, Outgoing
-from sticky.api.webhooks.endpoints import ANY_TYPE, Endpoint, is_event_type
+from sticky.api.webhooks.endpoints import ANY_TYPE, Endpoint
+from sticky.kernel.event_types import is_event_type
 
 _EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 
