@@ -305,3 +305,20 @@ async def test_a_deleted_endpoint_takes_its_deliveries_with_it(harness: Harness)
         await asyncio.sleep(0.3)
     assert len(receiver.received) <= seen + 1  # at most the attempt already in flight
     assert await harness.deliveries(endpoint) == []
+
+
+@pytest.mark.parametrize("ticks", range(4))
+async def test_stopping_just_after_a_wake_up_stops(
+    settings: Settings, engine: AsyncEngine, ticks: int
+) -> None:
+    # A redelivery wakes the sender; a shutdown in the same moment must still end it (CI once
+    # hung for two minutes here when the sender slept with asyncio.wait_for).
+    harness = Harness(settings, engine, FAST)
+    harness.webhooks.sender.start()
+    await asyncio.sleep(0.1)
+    harness.webhooks.sender.wake()
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    started = time.monotonic()
+    await harness.webhooks.sender.stop(grace=1)
+    assert time.monotonic() - started < 2

@@ -10,7 +10,6 @@ the mail service is down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from sticky.kernel import crypto
 from sticky.kernel.ids import new_id
 from sticky.kernel.outgoing import service_client
 from sticky.kernel.settings import Settings
+from sticky.kernel.waiting import wait_event
 
 _PURPOSE = "mail-outbox"
 # Answers that will not change however often we retry: the message itself is wrong.
@@ -86,8 +86,7 @@ class OutboxDeliverer:
                     await self.deliver_due(client)
                 except Exception as exc:
                     log.warning("outbox pass failed", error=f"{type(exc).__name__}: {exc}")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+                await wait_event(self._wakeup, self._poll_seconds)
                 self._wakeup.clear()
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:

@@ -23,6 +23,7 @@ import structlog
 from sticky.events.domain import EventFilter
 from sticky.events.export_worker import FRAME, encode_request
 from sticky.events.store import StoreUnavailable
+from sticky.kernel.waiting import cancel_and_wait, within
 
 STARTUP_SECONDS = 15.0  # how long an export waits for a worker that is starting
 _RESTART_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -128,14 +129,11 @@ class Exports:
             assert process.stdin is not None
             process.stdin.close()
             try:
-                await asyncio.wait_for(process.wait(), 5)
+                await within(5, process.wait())
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        await cancel_and_wait(self._supervisor)
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
 

@@ -18,6 +18,7 @@ from types import FrameType
 
 from sticky.events.domain import EventFilter, StoredEvent
 from sticky.events.port import EventStore
+from sticky.kernel.waiting import wait_event
 
 BATCH = 500
 
@@ -45,8 +46,7 @@ class Appends:
         """Until an append since ``mark`` was taken, a stop, or ``seconds``."""
         if self.stopping.is_set():
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(mark.wait(), seconds)
+        await wait_event(mark, seconds)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ flight.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Protocol
 
 import structlog
 
+from sticky.kernel.waiting import cancel_and_wait, wait_event, within
 from sticky.mail.errors import DeliveryFailed
 from sticky.mail.smtp import compose, excerpt
 from sticky.mail.store import ClaimedMessage, DeliveryRecord, MailStore, MessageStatus
@@ -108,13 +108,11 @@ class DeliveryWorker:
         if task is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(task), self.policy.shutdown_seconds)
+            await within(self.policy.shutdown_seconds, asyncio.shield(task))
         except TimeoutError:
             # Its lease expires and another replica (or the next start) sends it.
             log.warning("delivery still in flight at shutdown; abandoning it")
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _run(self) -> None:
         failures = 0
@@ -136,8 +134,7 @@ class DeliveryWorker:
                 )
                 pause = min(self.policy.poll_seconds * 2**failures, 30.0)
             if not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), pause)
+                await wait_event(self._wake, pause)
 
     async def deliver_one(self) -> bool:
         """Claim and attempt one due message; False when none is due."""

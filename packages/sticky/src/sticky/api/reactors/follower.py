@@ -11,7 +11,6 @@ the batch from counting as handled; the follower reconnects (with backoff) and g
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from typing import Any
 import httpx
 import orjson
 import structlog
+
+from sticky.kernel.waiting import cancel_and_wait, within
 
 log = structlog.get_logger("sticky.api.reactors")
 
@@ -104,9 +105,7 @@ class Follower:
             try:
                 await self._consume(queue)
             finally:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reader
+                await cancel_and_wait(reader)
 
     async def _read(self, response: httpx.Response, queue: asyncio.Queue[object]) -> None:
         try:
@@ -119,7 +118,7 @@ class Follower:
     async def _consume(self, queue: asyncio.Queue[object]) -> None:
         while True:
             try:
-                first = await asyncio.wait_for(queue.get(), self._timing.checkpoint_seconds)
+                first = await within(self._timing.checkpoint_seconds, queue.get())
             except TimeoutError:
                 await self._save()
                 continue

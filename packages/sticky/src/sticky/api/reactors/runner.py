@@ -8,7 +8,6 @@ idempotency key) and only costs some repeated work.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import httpx
 import structlog
@@ -24,6 +23,7 @@ from sticky.api.webhooks.sender import Deliver
 from sticky.kernel.outgoing import service_client
 from sticky.kernel.service_token import ServiceToken, ServiceTokenError
 from sticky.kernel.settings import Settings
+from sticky.kernel.waiting import cancel_and_wait
 
 log = structlog.get_logger("sticky.api.reactors")
 
@@ -88,11 +88,7 @@ class Reactors:
             ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         await self.webhooks.sender.stop()
         await self._events.aclose()
         await self._mail.aclose()

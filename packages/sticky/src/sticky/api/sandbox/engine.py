@@ -24,6 +24,7 @@ import orjson
 from py_mini_racer import JSEvalException, JSOOMException, MiniRacer, init_mini_racer, mini_racer
 
 from sticky.api.sandbox.prelude import PRELUDE
+from sticky.kernel.waiting import within
 
 Reply = tuple[str, Any, list[str], int]
 
@@ -140,9 +141,7 @@ class Engine:
                 return entry.failure, False
             if entry.stopping is not None:
                 try:
-                    await asyncio.wait_for(
-                        asyncio.shield(entry.stopping), max(limit, STOP_WAIT_SECONDS)
-                    )
+                    await within(max(limit, STOP_WAIT_SECONDS), asyncio.shield(entry.stopping))
                 except TimeoutError:
                     message = "the previous run of this logic is still being stopped"
                     return ("timeout", message, [], 0), False

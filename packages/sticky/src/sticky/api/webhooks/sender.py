@@ -14,7 +14,6 @@ recorded with its status code, latency and the start of the answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +30,7 @@ from sticky.kernel.outgoing_guard import (
     OutgoingError,
     RefusedDestination,
 )
+from sticky.kernel.waiting import cancel_and_wait, wait_event
 from sticky.kernel.webhook_signing import HEADER, sign
 
 log = structlog.get_logger("sticky.api.webhooks")
@@ -74,10 +74,7 @@ class Sender:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming; give attempts in flight ``grace`` seconds, then cancel them."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._in_flight:
             _, late = await asyncio.wait(self._in_flight, timeout=grace)
             for task in late:
@@ -94,8 +91,7 @@ class Sender:
                 failures += 1
                 wait = min(30.0, 0.5 * 2.0**failures)
                 log.warning("webhook sender pass failed", error=f"{type(exc).__name__}: {exc}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), wait)
+            await wait_event(self._wakeup, wait)
             self._wakeup.clear()
 
     async def pass_once(self) -> float:
