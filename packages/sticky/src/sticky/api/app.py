@@ -22,6 +22,7 @@ from sticky.kernel.service import create_service_app
 from sticky.kernel.service_token import ServiceToken
 from sticky.kernel.settings import Settings, get_settings
 from sticky.kernel.tokens import TokenVerifier, jwks_loader, jwks_url
+from sticky.kernel.waiting import cancel_and_wait
 
 
 def create_app(settings: Settings | None = None, *, deliver: bool = True) -> FastAPI:
@@ -31,6 +32,12 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
 
     async def database() -> tuple[bool, str]:
         return await store.readiness()
+
+    async def outbox() -> tuple[bool, str]:
+        # Dead letters want a person, not a replica out of the load balancer: still ready.
+        async with store.reading() as tx:
+            dead = await tx.outbox.dead_letter_count()
+        return True, f"{dead} dead letter{'s' if dead != 1 else ''}" if dead else "no dead letters"
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,10 +63,7 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
         try:
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
             await reactors.stop()
             await payments.aclose()
             await recorder.stop()
@@ -71,7 +75,7 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
         settings,
         routers=routers,
         lifespan=lifespan,
-        readiness={"database": database},
+        readiness={"database": database, "outbox": outbox},
         description="Things, flows, products, categories, consumer sessions, and the tap.",
         idempotency=lambda: store.engine,
         fast_path=TAP_FAST_PATH,

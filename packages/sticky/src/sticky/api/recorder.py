@@ -5,13 +5,13 @@ request that arrives while a transaction is being written joins the next one, so
 taps costs a handful of fsyncs and statements, not some for each. The event lands in the
 api's own outbox table, durable before the tap is answered; :class:`Deliverer` then hands
 the outbox to the events service in order, with the city-level location from geo, whenever
-it is reachable.
+it is reachable. An event the events service refuses for good is found by halving the
+refused batch, and set aside as a dead letter so it does not hold up every event after it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,15 +21,23 @@ import orjson
 import structlog
 
 from sticky.api.store import Store
+from sticky.api.store.outbox import PendingEvent
 from sticky.api.store.sessions import SessionSeen
 from sticky.kernel.ids import new_id
 from sticky.kernel.outgoing import service_client
 from sticky.kernel.service_token import ServiceToken, ServiceTokenError
 from sticky.kernel.settings import Settings
+from sticky.kernel.waiting import cancel_and_wait, wait_event
 
 log = structlog.get_logger("sticky.api.recorder")
 
 _MAX_GROUP = 2000
+
+# The events service's answers that no retry changes: the batch itself is malformed, too
+# large, invalid, or contradicts the log. 401 and 403 are about our credentials, and 408, 429
+# and 5xx about the service's state: those are retried as they are. So is 404: the events
+# service never answers it to an append, so it means a wrong URL, not a wrong event.
+PERMANENT_REFUSALS = frozenset({400, 409, 413, 422})
 
 
 @dataclass
@@ -66,10 +74,7 @@ class Recorder:
         self._task = asyncio.create_task(self._run(), name="api-recorder")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def record(self, writes: Writes) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -144,6 +149,8 @@ class Deliverer:
         self._holder = new_id("dlv")
         self._places: dict[str, dict[str, Any] | None] = {}
         self._failures = 0
+        self._limit = batch  # halved while a batch refused for good is searched
+        self._refused_through: int | None = None  # the last seq of that batch
 
     async def run(self) -> None:
         events = service_client(self._settings.internal_url("events"), timeout=10.0)
@@ -163,18 +170,32 @@ class Deliverer:
                         await asyncio.sleep(self._gather)
                     continue
                 delay = self._idle if self._failures == 0 else min(30.0, 2.0**self._failures / 4)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), delay)
+                await wait_event(self._wakeup, delay)
                 self._wakeup.clear()
 
     async def deliver(self, events: httpx.AsyncClient, geo: httpx.AsyncClient) -> int:
-        """Send the head of the outbox once; answer how many events the events service took."""
-        if not await self._hold_lease():
-            return 0
-        async with self._store.reading() as tx:
-            pending = await tx.outbox.head(self._batch)
-        if not pending:
-            return 0
+        """Send the head of the outbox; answer how many events left it (taken by the events
+        service, or set aside as a dead letter).
+
+        A batch refused for good is halved and sent again at once: the events before the one
+        refused go through, in order, and within about log2(batch) attempts that one is
+        alone, and is set aside.
+        """
+        while True:
+            if not await self._hold_lease():
+                return 0
+            async with self._store.reading() as tx:
+                pending = await tx.outbox.head(self._limit)
+            if not pending:
+                return 0
+            sent = await self._send(events, geo, pending)
+            if sent is not None:
+                return sent
+
+    async def _send(
+        self, events: httpx.AsyncClient, geo: httpx.AsyncClient, pending: list[PendingEvent]
+    ) -> int | None:
+        """One attempt; None when a refused batch was halved, to be tried again at once."""
         bodies = [orjson.loads(p.body) for p in pending]
         await self._locate(geo, bodies)
         batch = [body["event"] for body in bodies]
@@ -184,6 +205,19 @@ class Deliverer:
             )
         except (httpx.HTTPError, ServiceTokenError) as exc:
             return await self._failed(pending, f"events service unreachable: {exc}")
+        if response.status_code in PERMANENT_REFUSALS:
+            problem = problem_detail(response)
+            if len(pending) == 1:
+                return await self._set_aside(pending[0], response.status_code, problem)
+            self._limit = len(pending) // 2
+            self._refused_through = pending[-1].seq
+            log.warning(
+                "events refused; halving the batch to find the one refused",
+                count=len(pending),
+                status=response.status_code,
+                detail=problem,
+            )
+            return None
         if response.status_code == 401:
             self._token.forget()
         if not response.is_success:
@@ -191,7 +225,23 @@ class Deliverer:
                 pending, f"events service answered {response.status_code}: {response.text[:300]}"
             )
         await self._recorder.record(Writes(delivered_through=pending[-1].seq))
+        if self._refused_through is None or pending[-1].seq >= self._refused_through:
+            self._limit, self._refused_through = self._batch, None
         return len(pending)
+
+    async def _set_aside(self, refused: PendingEvent, status: int, problem: str) -> int:
+        """Move the one event refused for good to the dead letters, and go on without it."""
+        async with self._store.transaction() as tx:
+            await tx.outbox.set_aside(refused.seq, status, problem, datetime.now(UTC))
+        log.error(
+            "event refused for good by the events service; set aside as a dead letter",
+            event_id=refused.event_id,
+            seq=refused.seq,
+            status=status,
+            detail=problem,
+        )
+        self._limit, self._refused_through = self._batch, None
+        return 1
 
     async def _hold_lease(self) -> bool:
         """Hold the delivery lease, renewing it (a write) only when half of it has passed."""
@@ -206,7 +256,7 @@ class Deliverer:
     async def _headers(self) -> dict[str, str]:
         return {**(await self._token.header()), "Content-Type": "application/json"}
 
-    async def _failed(self, pending: list[Any], error: str) -> int:
+    async def _failed(self, pending: list[PendingEvent], error: str) -> int:
         self._failures += 1
         async with self._store.transaction() as tx:
             await tx.outbox.note_failure([p.seq for p in pending], error)
@@ -246,3 +296,18 @@ class Deliverer:
         return True, {
             key: found.get(key) for key in ("country", "region", "city", "latitude", "longitude")
         }
+
+
+def problem_detail(response: httpx.Response) -> str:
+    """What a problem+json answer says was wrong (its detail, then each field error)."""
+    try:
+        problem = response.json()
+    except ValueError:
+        return response.text[:300]
+    if not isinstance(problem, dict):
+        return response.text[:300]
+    said = [str(problem.get("detail") or problem.get("title") or "")]
+    for error in problem.get("errors") or []:
+        if isinstance(error, dict):
+            said.append(f"{error.get('field')}: {error.get('message')}")
+    return "; ".join(part for part in said if part)[:1000] or response.text[:300]

@@ -5,6 +5,9 @@ Rows leave in ``seq`` order. One replica at a time delivers: it holds the single
 until ``locked_until``, renewing it while it works; a replica that dies loses it within the
 lease. Delivery is by event id, which the events service stores once: a batch resent after a
 crash is acknowledged again without being stored twice.
+
+An event the events service refuses for good is *set aside*: moved, whole, to
+``outbox_dead_letters`` with the refusal, so the events behind it are not held up forever.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sticky.api.store.tables import event_outbox, outbox_lease
+from sticky.api.store.tables import event_outbox, outbox_dead_letters, outbox_lease
+from sticky.kernel.database import UTCDateTime
+
+_ERROR_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,20 @@ class PendingEvent:
     event_id: str
     body: str  # JSON, as the events service takes it
     attempts: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event the events service refused for good, as it waited in the outbox."""
+
+    seq: int
+    event_id: str
+    body: str
+    created_at: datetime
+    attempts: int
+    status_code: int
+    error: str
+    refused_at: datetime
 
 
 def outbox_rows(rows: list[tuple[str, str]], now: datetime) -> list[dict[str, object]]:
@@ -77,7 +97,7 @@ class EventOutbox:
         await self._conn.execute(
             t.update()
             .where(t.c.seq.in_(seqs))
-            .values(attempts=t.c.attempts + 1, last_error=error[:1000])
+            .values(attempts=t.c.attempts + 1, last_error=error[:_ERROR_CHARS])
         )
 
     async def remove(self, seqs: list[int]) -> None:
@@ -85,4 +105,58 @@ class EventOutbox:
 
     async def size(self) -> int:
         result = await self._conn.execute(sa.select(sa.func.count()).select_from(event_outbox))
+        return int(result.scalar_one())
+
+    async def set_aside(self, seq: int, status_code: int, error: str, now: datetime) -> bool:
+        """Move the outbox row ``seq`` to the dead letters; False when it is gone already.
+
+        The insert comes first so that, on SQLite, the transaction takes the write lock with
+        its first statement instead of upgrading a read snapshot another writer overtook.
+        """
+        t = event_outbox
+        refused = sa.select(
+            t.c.seq,
+            t.c.event_id,
+            t.c.body,
+            t.c.created_at,
+            t.c.attempts + 1,
+            sa.literal(status_code, sa.Integer()),
+            sa.literal(error[:_ERROR_CHARS], sa.Text()),
+            sa.literal(now, UTCDateTime()),
+        ).where(t.c.seq == seq)
+        columns = [
+            "seq",
+            "event_id",
+            "body",
+            "created_at",
+            "attempts",
+            "status_code",
+            "error",
+            "refused_at",
+        ]
+        moved = await self._conn.execute(outbox_dead_letters.insert().from_select(columns, refused))
+        await self._conn.execute(t.delete().where(t.c.seq == seq))
+        return bool(moved.rowcount)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The events set aside, oldest refusal first."""
+        d = outbox_dead_letters
+        result = await self._conn.execute(sa.select(d).order_by(d.c.id).limit(limit))
+        return [
+            DeadLetter(
+                r.seq,
+                r.event_id,
+                r.body,
+                r.created_at,
+                r.attempts,
+                r.status_code,
+                r.error,
+                r.refused_at,
+            )
+            for r in result
+        ]
+
+    async def dead_letter_count(self) -> int:
+        d = outbox_dead_letters
+        result = await self._conn.execute(sa.select(sa.func.count()).select_from(d))
         return int(result.scalar_one())

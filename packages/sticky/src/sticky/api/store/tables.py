@@ -142,6 +142,28 @@ event_outbox = sa.Table(
     sa.Column("last_error", sa.Text()),
 )
 
+# Events the events service refused for good (a 4xx no retry can change), moved out of the
+# outbox so the events after them are delivered; kept whole, with the refusal, to be looked
+# at. Its own key: SQLite may hand a deleted outbox ``seq`` to a later event.
+outbox_dead_letters = sa.Table(
+    "outbox_dead_letters",
+    metadata,
+    sa.Column(
+        "id",
+        sa.Integer().with_variant(sa.BigInteger(), "postgresql"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("seq", sa.BigInteger(), nullable=False),  # its place in the outbox
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("body", sa.Text(), nullable=False),  # the outbox row's body, unchanged
+    sa.Column("created_at", UTCDateTime(), nullable=False),  # when it was recorded
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=False),
+    sa.Column("error", sa.Text(), nullable=False),
+    sa.Column("refused_at", UTCDateTime(), nullable=False),
+)
+
 # One row: the replica that holds it delivers the outbox, so events leave in ``seq`` order.
 outbox_lease = sa.Table(
     "outbox_lease",
