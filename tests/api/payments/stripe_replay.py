@@ -4,11 +4,18 @@ Plugged in below the official library, as the httpx transport of ``StripeHttpCli
 library's own HTTP client hook), so everything above it (encoding, headers, retries, error
 classes) is the real library. It keeps what Stripe keeps: an idempotency key answers the
 same response again, and reused with other parameters is an ``idempotency_error``.
+
+``StripeReplay`` answers only the very requests recorded; ``AdaptingStripeReplay`` adapts a
+recording to each request, for callers (the api) whose payment ids and prices are their own.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import secrets
+import string
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +97,99 @@ class StripeReplay:
         self.unmatched.append(f"{seen.method} {seen.path} {seen.params}")
         error = {"type": "invalid_request_error", "message": f"no recording for {seen.params}"}
         return httpx.Response(400, json={"error": error})
+
+
+@dataclass
+class AdaptingStripeReplay(StripeReplay):
+    """Recordings answered as Stripe would answer this request rather than the recorded one.
+
+    A recording is chosen by method, path and PaymentMethod (what decides Stripe's answer:
+    ``pm_card_visa`` pays, ``pm_card_chargeDeclined`` is declined). A PaymentIntent answered
+    carries the request's amount, currency, description and metadata under a fresh ``pi_`` id,
+    one per new idempotency key (a repeated key still answers the first response); a refund
+    carries the request's amount and PaymentIntent. ``intents`` holds what the account holds.
+    """
+
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def event(self, name: str, intent_id: str) -> dict[str, Any]:
+        """The recorded webhook event ``name`` as Stripe would send it now about ``intent_id``
+        (its PaymentIntent moved on to the event's state)."""
+        event = recorded(name)
+        obj = event["data"]["object"]
+        assert obj["object"] == "payment_intent", f"{name} is not about a PaymentIntent"
+        intent = self.intents[intent_id]
+        for key in ("id", "amount", "currency", "description", "metadata", "client_secret"):
+            obj[key] = intent[key]
+        obj["amount_received"] = intent["amount"] if obj["amount_received"] else 0
+        if obj["latest_charge"]:
+            obj["latest_charge"] = intent["latest_charge"] or _fresh("ch")
+        self.intents[intent_id] = copy.deepcopy(obj)
+        event["id"] = _fresh("evt")
+        event["created"] = int(time.time())
+        return event
+
+    def _match(self, seen: Seen) -> httpx.Response:
+        asked = (seen.method, seen.path, seen.params.get("payment_method"))
+        for name in self.recordings:
+            wanted = recorded(name)["request"]
+            if (wanted["method"], wanted["path"], wanted["params"].get("payment_method")) == asked:
+                response = recorded(name)["response"]
+                body = response["body"]
+                if seen.path == "/v1/payment_intents":
+                    body = self._adapt_intent(body, seen.params)
+                elif body.get("object") == "refund":
+                    body = self._adapt_refund(body, seen.params)
+                return _response({**response, "body": body})
+        return super()._match(seen)
+
+    def _adapt_intent(self, body: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+        old = body.get("error", {}).get("payment_intent") or body
+        text = json.dumps(body).replace(old["id"], _fresh("pi"))
+        if old["latest_charge"]:
+            text = text.replace(old["latest_charge"], _fresh("ch"))
+        body = json.loads(text)
+        intent = body.get("error", {}).get("payment_intent") or body
+        amount = int(params["amount"])
+        intent["amount"] = amount
+        intent["amount_received"] = amount if intent["amount_received"] else 0
+        intent["currency"] = params["currency"]
+        intent["description"] = params.get("description")
+        intent["metadata"] = _metadata(params)
+        redirect = (intent["next_action"] or {}).get("redirect_to_url")
+        if redirect:
+            redirect["return_url"] = params.get("return_url")
+        self.intents[intent["id"]] = copy.deepcopy(intent)
+        return body
+
+    def _adapt_refund(self, body: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+        refund = copy.deepcopy(body)
+        intent = self.intents.get(params["payment_intent"], {})
+        refund["id"] = _fresh("re")
+        refund["amount"] = int(params["amount"])
+        refund["payment_intent"] = params["payment_intent"]
+        refund["charge"] = intent.get("latest_charge") or refund["charge"]
+        refund["currency"] = intent.get("currency", refund["currency"])
+        refund["metadata"] = _metadata(params)
+        refund["created"] = int(time.time())
+        self.refunds[refund["id"]] = refund
+        return refund
+
+
+def _fresh(prefix: str) -> str:
+    """A new Stripe-looking id (``pi_3Rk...``): 24 characters of base62 after the prefix."""
+    alphabet = string.ascii_letters + string.digits
+    return f"{prefix}_3Rk" + "".join(secrets.choice(alphabet) for _ in range(21))
+
+
+def _metadata(params: dict[str, str]) -> dict[str, str]:
+    """``metadata[key]=value`` form fields, as the object Stripe stores."""
+    return {
+        name[len("metadata[") : -1]: value
+        for name, value in params.items()
+        if name.startswith("metadata[") and name.endswith("]")
+    }
 
 
 def _response(recording: dict[str, Any]) -> httpx.Response:
