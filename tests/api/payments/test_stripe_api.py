@@ -7,6 +7,7 @@ replayed, below the official library, adapted to the payment ids and prices the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +19,12 @@ import pytest
 from sticky.api.payments.gateways import GATEWAY_STRIPE, StripeHttpClient
 from tests.api.payments.harnesses import stripe_signature
 from tests.api.payments.shop import Shop, coffee_line, open_shop, payments_of
-from tests.api.payments.stripe_replay import MERCHANT_KEY, WEBHOOK_SECRET, AdaptingStripeReplay
+from tests.api.payments.stripe_replay import (
+    MERCHANT_KEY,
+    WEBHOOK_SECRET,
+    AdaptingStripeReplay,
+    recorded,
+)
 from tests.api.support import RunningApi
 
 RECORDINGS = [
@@ -236,3 +242,57 @@ async def test_a_partial_refund_goes_to_stripe_and_too_much_never_does(
     assert (refunded["amount"], refunded["refundedTotal"]) == (300, 300)
     assert refunded["currency"] == "EUR"
     assert (refunded["paymentId"], refunded["reference"]) == (payment["id"], refund["id"])
+
+
+class HeldAnswers:
+    """Stripe's answers held back until released: its webhook can then arrive first."""
+
+    def __init__(self, replay: AdaptingStripeReplay) -> None:
+        self.replay = replay
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        response = self.replay._handle(request)  # Stripe has done it; the answer is on its way
+        self.asked.set()
+        await self.release.wait()
+        return response
+
+
+async def test_a_webhook_that_outruns_the_charge_answer_settles_the_payment_once(
+    api: RunningApi, stripe: AdaptingStripeReplay
+) -> None:
+    # Stripe may post the webhook before the api has the PaymentIntent's id (the charge's
+    # answer still on its way back): the payment is then found by the id in the metadata.
+    shop = await stripe_shop(api)
+    held = HeldAnswers(stripe)
+    gateways = payments_of(api).gateways
+    await gateways.stripe_http.close_async()
+    gateways.stripe_http = StripeHttpClient(transport=httpx.MockTransport(held.handle))
+    session = await shop.session()
+    paying = asyncio.create_task(shop.pay(session, paymentMethod="pm_card_visa"))
+    await asyncio.wait_for(held.asked.wait(), 10)
+    [intent_id] = stripe.intents
+    answer = await send_webhook(api, stripe.event("event_payment_intent_succeeded.json", intent_id))
+    assert answer.status_code == 200, answer.text
+    held.release.set()
+    payment = await paying
+    assert (payment["status"], payment["reference"]) == ("paid", intent_id)
+    assert [kind for kind, _, _ in await history(api, payment["id"])] == [
+        "PAYMENT_CREATED",
+        "SESSION_CART_PAY",
+    ]
+
+
+async def test_a_webhook_naming_another_gateways_payment_is_refused(
+    api: RunningApi, stripe: AdaptingStripeReplay
+) -> None:
+    await stripe_shop(api)
+    other = await open_shop(api, "usr_b")
+    demo = await other.pay()
+    event = recorded("event_payment_intent_succeeded.json")
+    event["data"]["object"].update(id="pi_unknown", metadata={"stickyPaymentId": demo["id"]})
+    refused = await send_webhook(api, event)
+    assert refused.status_code == 400 and refused.headers["content-type"] == PROBLEM
+    assert await other.get(demo["id"]) == demo

@@ -35,6 +35,7 @@ from sticky.api.payments.gateways import (
     RefundRequest,
     RefundStatus,
     StripeGateway,
+    peek_payment_id,
     peek_reference,
 )
 from sticky.api.payments.gateways.cards import check_card
@@ -319,12 +320,15 @@ class Payments:
         now = time.time()
         if name != GATEWAY_STRIPE:
             return self.gateways.get(name).verify_callback(body, headers, now)
-        reference = peek_reference(body)
+        reference, claimed = peek_reference(body), peek_payment_id(body)
         row = None
-        if reference:
-            async with self._store.reading() as tx:
-                row = await Ledger(tx.conn).by_reference(GATEWAY_STRIPE, reference)
-        if row is None:
+        async with self._store.reading() as tx:
+            ledger = Ledger(tx.conn)
+            if reference:
+                row = await ledger.by_reference(GATEWAY_STRIPE, reference)
+            if row is None and claimed:
+                row = await ledger.find(claimed)
+        if row is None or row["gateway"] != GATEWAY_STRIPE:
             raise ForgedCallback("the event names no payment of this platform")
         gateway = await self.gateway_for(row["user_id"], GATEWAY_STRIPE)
         assert isinstance(gateway, StripeGateway)

@@ -40,6 +40,7 @@ from sticky.api.payments.gateways.stripe import (
     StripeHttpClient,
     StripeKeys,
     open_keys,
+    peek_payment_id,
     peek_reference,
     seal_keys,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "StripeHttpClient",
     "StripeKeys",
     "open_keys",
+    "peek_payment_id",
     "peek_reference",
     "sandbox_secret",
     "seal_keys",

@@ -233,6 +233,17 @@ def peek_reference(body: bytes) -> str | None:
     return reference if isinstance(reference, str) else None
 
 
+def peek_payment_id(body: bytes) -> str | None:
+    """The Sticky payment a payhook *claims* to be about (its metadata), unverified like
+    :func:`peek_reference`: for a webhook that outran the charge's own answer, when the
+    payment does not know its PaymentIntent yet."""
+    try:
+        claimed = orjson.loads(body)["data"]["object"]["metadata"][METADATA_PAYMENT_ID]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    return claimed if isinstance(claimed, str) else None
+
+
 def _event(event: dict[str, Any]) -> GatewayEvent | None:
     kind = event["type"]
     obj = event["data"]["object"]
