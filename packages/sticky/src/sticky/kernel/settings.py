@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     webhook_concurrency: int = Field(default=32, ge=1, le=1000)
     webhook_retry_scale: float = Field(default=1.0, gt=0, le=1)
+    # Where the api reaches Stripe's API: unset is Stripe itself. Only tests point it
+    # elsewhere (a replay of Stripe's answers, Stripe's servers being out of their reach).
+    stripe_api_base: str = ""
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> Settings:
@@ -102,6 +105,11 @@ class Settings(BaseSettings):
             if not self.public_url.startswith("https://"):
                 raise ValueError(
                     "STICKY_PUBLIC_URL must be an https:// URL when STICKY_ENV=production"
+                )
+            if self.stripe_api_base and not self.stripe_api_base.startswith("https://"):
+                raise ValueError(
+                    "STICKY_STRIPE_API_BASE must be an https:// URL (or unset, for Stripe's"
+                    " own) when STICKY_ENV=production"
                 )
         return self
 

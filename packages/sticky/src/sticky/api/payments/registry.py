@@ -61,7 +61,9 @@ class Gateways:
                 raise GatewayNotConfigured(
                     name, "the Stripe keys were sealed with another secret key: set them again"
                 ) from exc
-            return StripeGateway(keys, self.stripe_http)
+            return StripeGateway(
+                keys, self.stripe_http, api_base=self._settings.stripe_api_base or None
+            )
         raise GatewayNotConfigured(
             name, f"the flow names an unknown gateway (use one of {', '.join(GATEWAY_NAMES)})"
         )

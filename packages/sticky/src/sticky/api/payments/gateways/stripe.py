@@ -129,11 +129,19 @@ class StripeGateway(PaymentGateway):
     name = GATEWAY_STRIPE
 
     def __init__(
-        self, keys: StripeKeys, http_client: stripe.HTTPClient, *, max_network_retries: int = 2
+        self,
+        keys: StripeKeys,
+        http_client: stripe.HTTPClient,
+        *,
+        max_network_retries: int = 2,
+        api_base: str | None = None,
     ) -> None:
         self._keys = keys
         self._client = stripe.StripeClient(
-            keys.secret_key, http_client=http_client, max_network_retries=max_network_retries
+            keys.secret_key,
+            http_client=http_client,
+            max_network_retries=max_network_retries,
+            base_addresses={"api": api_base} if api_base else None,
         )
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
