@@ -51,6 +51,18 @@ def test_production_needs_https(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
+def test_production_reaches_stripe_over_https_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STICKY_ENV", "production")
+    monkeypatch.setenv("STICKY_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("STICKY_SERVICE_KEY", "y" * 40)
+    monkeypatch.setenv("STICKY_PUBLIC_URL", "https://stickies.example")
+    monkeypatch.setenv("STICKY_STRIPE_API_BASE", "http://127.0.0.1:9999")
+    with pytest.raises(ConfigurationError, match="STICKY_STRIPE_API_BASE must be an https"):
+        load_settings()
+    monkeypatch.setenv("STICKY_STRIPE_API_BASE", "https://stripe-proxy.example")
+    assert load_settings().stripe_api_base == "https://stripe-proxy.example"
+
+
 def test_settings_are_immutable() -> None:
     settings = Settings(env="test")
     with pytest.raises(Exception):  # noqa: B017 - pydantic raises its own ValidationError
