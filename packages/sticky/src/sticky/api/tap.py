@@ -74,21 +74,43 @@ def user_agent_class(user_agent: str) -> str:
     return "other"
 
 
+# Ids as Sticky makes them: nothing a cookie or a query string would need to escape.
+_PLAIN = re.compile(r"[A-Za-z0-9_-]{1,100}")
+_COOKIE_ATTRIBUTES = f"; HttpOnly; Max-Age={365 * 24 * 3600}; Path=/; SameSite=lax"
+
+
 def set_session_cookie(response: Response, request: Request, session_id: str) -> None:
     """The consumer's session cookie: a year, HttpOnly, SameSite=Lax, Secure over HTTPS."""
+    secure = request.headers.get("x-forwarded-proto", request.scope["scheme"]) == "https"
+    if _PLAIN.fullmatch(session_id):
+        # What Starlette's set_cookie writes, without http.cookies (a tap's hot path).
+        suffix = "; Secure" if secure else ""
+        response.raw_headers.append(
+            (b"set-cookie", f"{SESSION_COOKIE}={session_id}{_COOKIE_ATTRIBUTES}{suffix}".encode())
+        )
+        return
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
         max_age=365 * 24 * 3600,
         httponly=True,
         samesite="lax",
-        secure=request.headers.get("x-forwarded-proto", request.url.scheme) == "https",
+        secure=secure,
         path="/",
     )
 
 
+def append_query(url: str, extra: str) -> str:
+    """``url`` with ``extra`` (already encoded) added to its query; the URL has no fragment."""
+    if "?" not in url:
+        return f"{url}?{extra}"
+    return f"{url}{extra}" if url.endswith(("?", "&")) else f"{url}&{extra}"
+
+
 def with_session(url: str, session_id: str) -> str:
     """``url`` with ``sessionId`` in its query (unless the logic already put one there)."""
+    if _PLAIN.fullmatch(session_id) and "sessionId" not in url and "#" not in url:
+        return append_query(url, f"sessionId={session_id}")
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     if any(key == "sessionId" for key, _ in query):
