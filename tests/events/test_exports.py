@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from sticky.events.domain import EventFilter, NewEvent
-from sticky.events.export_worker import NICENESS
+from sticky.events.export_worker import NICENESS, nice_backend
 from sticky.events.exports import Exports
 from sticky.events.store import StoreUnavailable, open_store
 from sticky.kernel.settings import Settings
@@ -89,6 +89,42 @@ async def test_exports_run_in_a_lower_priority_process(settings: Settings, sqlit
         assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + NICENESS)
     # The service's shutdown stops its worker.
     await wait_for(lambda: not alive(pid))
+
+
+async def test_on_a_local_postgresql_the_exports_backend_is_lowered_too(
+    settings: Settings, postgres_url: str
+) -> None:
+    url = await migrated(postgres_url)
+    await fill(url, 30)
+    database = url.rsplit("/", 1)[1]
+    async with running_events(settings, url) as ev:
+        headers = {**ev.signer.owner(ANN), "Accept": "application/x-ndjson"}
+        answer = await ev.client.get("/v1/events", headers=headers)
+        assert answer.status_code == 200 and len(answer.content.splitlines()) == 30
+        appended = await ev.client.post(
+            "/v1/events", json=[{"type": "SESSION_READ"}], headers=ev.signer.owner(ANN)
+        )
+        assert appended.status_code == 201, appended.text
+        # Pooled connections stay open: the worker's backend is lowered, the service's not.
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            pids = [
+                pid
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (database,),
+                )
+            ]
+        niceness = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in pids}
+        assert NICENESS in niceness.values(), niceness  # the export's backend
+        assert 0 in niceness.values(), niceness  # the service's own (appends) are not
+
+
+def test_only_a_postgres_process_of_this_machine_is_reniced() -> None:
+    assert nice_backend(os.getpid()) == "not a postgres process of this machine"
+    assert nice_backend(2**22 + 12345).startswith("left as it is")
+    assert os.getpriority(os.PRIO_PROCESS, 0) == os.getpriority(os.PRIO_PROCESS, os.getpid())
 
 
 async def test_a_killed_worker_fails_its_exports_and_is_started_again(sqlite_url: str) -> None:

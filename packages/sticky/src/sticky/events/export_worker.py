@@ -8,6 +8,10 @@ or CSV, then a frame of length 0 when the export is complete. A connection that 
 without that last frame is an export that failed. The worker lowers its own priority, so on
 a busy machine the service's appends and taps get the CPU first, and it exits when its
 standard input closes: when the service stops or dies, however it dies.
+
+On PostgreSQL most of an export's work is the database server's: its backend reads and sends
+every row. When that backend runs on this machine (and this process may), the worker lowers
+its priority too, so a full export stops competing with the appends' backends for the CPU.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -93,8 +98,39 @@ async def _until_stdin_closes() -> None:
         pass
 
 
+def _nice_backend(dbapi_connection: Any, _record: Any) -> None:
+    """Lower the priority of this connection's PostgreSQL backend (a local server's)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    finally:
+        cursor.close()
+    log.info("export backend priority", backend=pid, outcome=nice_backend(int(pid)))
+
+
+def nice_backend(pid: int) -> str:
+    """Renice process ``pid`` if it is a PostgreSQL backend of this machine; say what happened.
+
+    The process must be a ``postgres`` one: a server in another PID namespace (a container's)
+    could see its backend's number given to anything here.
+    """
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            if not cmdline.read(64).startswith(b"postgres"):
+                return "not a postgres process of this machine"
+        os.setpriority(os.PRIO_PROCESS, pid, NICENESS)
+    except OSError as exc:
+        return f"left as it is ({type(exc).__name__})"
+    return "lowered"
+
+
 async def serve(database_url: str, socket_path: str) -> None:
     engine = create_engine(database_url)
+    if engine.dialect.name == "postgresql":
+        host = sa.make_url(database_url).host or ""
+        if host in ("", "localhost", "127.0.0.1", "::1"):
+            sa.event.listen(engine.sync_engine, "connect", _nice_backend)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _serve_one(engine, reader, writer)
