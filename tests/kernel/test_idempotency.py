@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import MetaData, func, select
 
+from sticky.kernel import idempotency
 from sticky.kernel.database import create_engine
 from sticky.kernel.idempotency import idempotency_table
 from sticky.kernel.service import create_service_app
@@ -114,6 +115,53 @@ async def test_a_concurrent_repeat_is_told_to_retry(setup: tuple) -> None:  # ty
     counter.gate.set()
     assert (await first).status_code == 201
     assert counter.created == ["tea"]
+
+
+async def test_the_lease_is_renewed_while_the_first_runs(
+    setup: tuple,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(idempotency, "RUNNING_LEASE", timedelta(seconds=0.3))
+    monkeypatch.setattr(idempotency, "RENEW_EVERY", 0.1)
+    client, counter, _ = setup
+    counter.gate = asyncio.Event()
+    first = asyncio.create_task(
+        client.post("/orders", json={"item": "tea"}, headers={"idempotency-key": "k"})
+    )
+    await asyncio.sleep(1.0)  # three leases long: alive, so still holding the key
+    async with asyncio.timeout(5):  # taken over, the repeat would wait at the gate too
+        second = await client.post(
+            "/orders", json={"item": "tea"}, headers={"idempotency-key": "k"}
+        )
+    assert second.status_code == 409
+    counter.gate.set()
+    assert (await first).status_code == 201
+    assert counter.created == ["tea"]
+
+
+async def test_a_key_whose_request_died_is_taken_over(
+    setup: tuple,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(idempotency, "RUNNING_LEASE", timedelta(seconds=0.3))
+    client, counter, (engine, table) = setup
+    await client.post("/orders", json={"item": "tea"}, headers={"idempotency-key": "done"})
+    async with engine.begin() as conn:
+        kept = (await conn.execute(select(table))).mappings().one()
+        # What a process killed mid-request leaves: the key taken, no answer, no renewals.
+        now = datetime.now(UTC)
+        await conn.execute(
+            table.insert().values(
+                {**kept, "key": "died", "status": None, "response": None, "created_at": now}
+                | {"locked_until": now + idempotency.RUNNING_LEASE}
+            )
+        )
+    headers = {"idempotency-key": "died"}
+    assert (await client.post("/orders", json={"item": "tea"}, headers=headers)).status_code == 409
+    await asyncio.sleep(0.4)
+    retried = await client.post("/orders", json={"item": "tea"}, headers=headers)
+    assert retried.status_code == 201
+    assert counter.created == ["tea", "tea"]
 
 
 async def test_server_errors_are_not_kept(setup: tuple) -> None:  # type: ignore[type-arg]

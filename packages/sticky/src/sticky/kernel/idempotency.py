@@ -4,7 +4,9 @@ The first request runs and its answer is kept (encrypted, for 24 hours) in the s
 database; a repeat with the same key and the same request gets the kept answer back, marked
 ``Idempotent-Replayed: true``. The same key with a different request is refused (422
 ``idempotency-key-reused``), and a repeat that arrives while the first is still running is
-told to retry (409 ``idempotency-key-in-use``). Keys are scoped to the caller who sent them
+told to retry (409 ``idempotency-key-in-use``). The running request holds its key with a short
+lease that it renews while it works, so a repeat after a crash (a ``kill -9`` mid-request)
+takes the key over within :data:`RUNNING_LEASE`. Keys are scoped to the caller who sent them
 (the verified user, or team member), so one caller never sees another's answers while
 all the credentials of one caller share their keys. Answers of 5xx are not kept: the
 request may be retried and run again.
@@ -12,6 +14,8 @@ request may be retried and run again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -32,16 +36,20 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sticky.kernel import crypto
 from sticky.kernel.database import UTCDateTime
 from sticky.kernel.problems import Problem, problem_response
+from sticky.kernel.waiting import cancel_and_wait, wait_event
 
 KEEP_FOR = timedelta(hours=24)
-RUNNING_LEASE = timedelta(seconds=60)
+# How long a request that died mid-way keeps its key from a repeat: renewed every
+# RENEW_EVERY seconds while the request is alive, so only a dead one lets it lapse.
+RUNNING_LEASE = timedelta(seconds=10)
+RENEW_EVERY = 3.0
 PRUNE_EVERY_SECONDS = 60.0
 MAX_KEY_LENGTH = 255
 _METHODS = frozenset({"POST", "PATCH"})
@@ -130,11 +138,15 @@ class IdempotencyMiddleware:
             captured.add(message)
             await send(message)
 
+        answered = asyncio.Event()
+        holding = asyncio.create_task(self._hold(owner, key, answered))
         try:
             await self.app(scope, replay_body, capture)
         except BaseException:
+            await self._let_go(holding, answered)
             await self._forget(owner, key)
             raise
+        await self._let_go(holding, answered)
         if captured.status is None or captured.status >= 500 or captured.streamed:
             await self._forget(owner, key)
         else:
@@ -217,6 +229,29 @@ class IdempotencyMiddleware:
                 return None
         stored = orjson.loads(crypto.decrypt(self.secret_key, _PURPOSE, found["response"]))
         return _Replay(found["status"], stored["headers"], stored["body"].encode("latin-1"))
+
+    @staticmethod
+    async def _let_go(holding: asyncio.Task[None], answered: asyncio.Event) -> None:
+        # Told, not cancelled: a renewal is never cut off inside its database call.
+        answered.set()
+        try:
+            await asyncio.shield(holding)
+        except asyncio.CancelledError:
+            await cancel_and_wait(holding)  # we are being cancelled ourselves: so is it
+            raise
+
+    async def _hold(self, owner: str, key: str, answered: asyncio.Event) -> None:
+        """Renew the running lease until the request has answered."""
+        t = self.table
+        while not await wait_event(answered, RENEW_EVERY):
+            # A renewal that fails only risks a repeat running early; the request goes on.
+            with contextlib.suppress(SQLAlchemyError):
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        update(t)
+                        .where(and_(t.c.owner == owner, t.c.key == key, t.c.status.is_(None)))
+                        .values(locked_until=_now() + RUNNING_LEASE)
+                    )
 
     async def _keep(self, owner: str, key: str, captured: _Captured) -> None:
         kept = orjson.dumps({"headers": captured.headers, "body": captured.body.decode("latin-1")})

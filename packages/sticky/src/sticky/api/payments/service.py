@@ -139,7 +139,7 @@ class Payments:
         """Record the payment (``PAYMENT_CREATED``) and, given ``details``, charge it.
 
         With ``idempotency_key`` (already bound to its caller) the same key again answers the
-        payment it made, charging it only if its first charge never reached the gateway.
+        payment it made, asking the gateway again while it is pending (see ``_resume``).
         """
         if idempotency_key is not None:
             async with self._store.reading() as tx:
@@ -200,20 +200,24 @@ class Payments:
         return await self.charge(row, gateway, details)
 
     async def _resume(self, row: Row, details: PaymentDetails | None) -> Charged:
-        if row["status"] == PENDING and row["charge_reference"] is None and details is not None:
+        # Still pending: the first answer may have died with a killed process, whether before
+        # the gateway was asked or while its outcome was on the way. Asked again under the
+        # payment's one charge key, the gateway answers the charge it has (its second step
+        # included), or makes it if it never got it: never a second charge.
+        if row["status"] == PENDING and details is not None:
             gateway = await self.gateway_for(row["user_id"], row["gateway"])
             precheck(gateway.name, details, time.time())
             return await self.charge(row, gateway, details)
         return Charged(row, None)
 
     async def pay(self, user_id: str, payment_id: str, details: PaymentDetails) -> Charged:
-        """Charge a payment created without one (a hosted checkout's, or one whose gateway
-        was unreachable)."""
+        """Charge a pending payment: one created without a charge (a hosted checkout's, or one
+        whose gateway was unreachable), or asked again as ``_resume`` does."""
         async with self._store.reading() as tx:
             row = await Ledger(tx.conn).get(user_id, payment_id)
         if row is None:
             raise PaymentNotFound(payment_id)
-        if row["status"] != PENDING or row["charge_reference"] is not None:
+        if row["status"] != PENDING:
             raise NotPayable(f"The payment is {row['status']} and takes no new charge.")
         gateway = await self.gateway_for(user_id, row["gateway"])
         precheck(gateway.name, details, time.time())

@@ -7,12 +7,17 @@ second step waits for ``confirm(reference, ok)``, or approves itself after
 by payhook, carrying the total refunded so far.
 
 The processor's books live in this object, so they last as long as the process: a charge made
-by another replica, or before a restart, is unknown here and cannot be refunded.
+by another replica, or before a restart, is unknown here and cannot be refunded, and a charge
+still pending when the process dies is never settled unless it is asked for again. A charge's
+reference is derived from its idempotency key, so asked again after a restart (the api asks
+again when the buyer retries a pending payment) the processor names the same charge.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -117,7 +122,7 @@ class SandboxGateway(PaymentGateway):
                 raise IdempotencyConflict(request.idempotency_key)
             return earlier.result
         card = check_card(request.card, self._clock())
-        reference = new_id("sbx_ch")
+        reference = self._reference(request.idempotency_key)
         action_url = None
         if card.second_step and self._action_url:
             action_url = self._action_url.format(reference=reference)
@@ -190,6 +195,10 @@ class SandboxGateway(PaymentGateway):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._sender.aclose()
+
+    def _reference(self, idempotency_key: str) -> str:
+        key = idempotency_key.encode()
+        return "sbx_ch_" + hmac.new(self._secret.encode(), key, hashlib.sha256).hexdigest()[:24]
 
     def _known(self, reference: str) -> _Charge:
         charge = self._charges.get(reference)
