@@ -102,13 +102,14 @@ class Recorder:
         sessions = [seen for writes in group for seen in writes.sessions]
         events = [row for writes in group for row in writes.events]
         delivered = [w.delivered_through for w in group if w.delivered_through is not None]
-        await asyncio.to_thread(
-            self._store.record_sync,
-            sessions,
-            events,
-            datetime.now(UTC),
-            max(delivered) if delivered else None,
-        )
+        async with self._store.writing():
+            await asyncio.to_thread(
+                self._store.record_sync,
+                sessions,
+                events,
+                datetime.now(UTC),
+                max(delivered) if delivered else None,
+            )
 
     async def _alone(self, writes: Writes, done: asyncio.Future[None]) -> None:
         try:
