@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,7 +21,7 @@ from alembic.migration import MigrationContext
 
 import sticky.api.payments.tables
 import sticky.api.webhooks.tables
-from sticky.api.recorder import Deliverer, Writes
+from sticky.api.recorder import Deliverer, Writes, replica_holder
 from sticky.api.store import Store
 from sticky.api.store.tables import metadata
 from sticky.kernel.database import sync_url
@@ -249,3 +249,22 @@ async def test_the_migration_adds_the_dead_letters_and_gives_them_back_on_downgr
     finally:
         await store.close()
     engine.dispose()
+
+
+async def test_a_restarted_replica_takes_its_lease_over_at_once(api: RunningApi) -> None:
+    # A replica killed mid-lease comes back under the same name (host and port) and goes on
+    # delivering at once; another replica waits for the lease to run out.
+    settings, store = api.state.settings, api.state.store
+    holder = replica_holder(settings)
+    assert replica_holder(settings) == holder
+    other = replica_holder(settings.model_copy(update={"api_port": settings.api_port + 1}))
+    assert other != holder
+    now, lease = datetime.now(UTC), timedelta(seconds=30)
+    async with store.transaction() as tx:
+        assert await tx.outbox.take_lease(holder, now, lease)
+    async with store.transaction() as tx:
+        assert not await tx.outbox.take_lease(other, now, lease)
+    async with store.transaction() as tx:
+        assert await tx.outbox.take_lease(holder, now, lease)  # the restart
+    async with store.transaction() as tx:
+        assert await tx.outbox.take_lease(other, now + lease * 2, lease)  # it has expired

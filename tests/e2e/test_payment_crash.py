@@ -34,7 +34,7 @@ from tests.stack_fixture import RunningStack, start_stack
 
 BUYERS = 4
 SETTLE_SECONDS = 15.0
-DELIVERY_SECONDS = 40.0  # the outbox lease a killed api held, and then some
+DELIVERY_SECONDS = 40.0  # a generous bound: the restarted api takes its outbox lease over at once
 RECEIPT = "your receipt from café ann"
 
 

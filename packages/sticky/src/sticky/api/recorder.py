@@ -12,6 +12,8 @@ refused batch, and set aside as a dead letter so it does not hold up every event
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +25,6 @@ import structlog
 from sticky.api.store import Store
 from sticky.api.store.outbox import PendingEvent
 from sticky.api.store.sessions import SessionSeen
-from sticky.kernel.ids import new_id
 from sticky.kernel.outgoing import service_client
 from sticky.kernel.service_token import ServiceToken, ServiceTokenError
 from sticky.kernel.settings import Settings
@@ -122,6 +123,14 @@ class Recorder:
                 done.set_result(None)
 
 
+def replica_holder(settings: Settings) -> str:
+    """Who holds the outbox lease: the same for a replica and its restart (its host and port
+    name it), so a replica back from a crash takes the lease over at once instead of waiting
+    out its dead self's; any other replica waits for the lease to expire."""
+    where = f"{socket.gethostname()}:{settings.api_port}".encode()
+    return f"dlv_{hashlib.sha256(where).hexdigest()[:24]}"
+
+
 class Deliverer:
     """Hands the outbox to the events service, in order, from whichever replica holds the lease."""
 
@@ -147,7 +156,7 @@ class Deliverer:
         self._lease = lease
         self._gather = gather_seconds
         self._held_until: datetime | None = None
-        self._holder = new_id("dlv")
+        self._holder = replica_holder(settings)
         self._places: dict[str, dict[str, Any] | None] = {}
         self._failures = 0
         self._limit = batch  # halved while a batch refused for good is searched
