@@ -16,20 +16,23 @@ the load generator, ``wrk`` (Debian's package), which requests ``/t/{id}`` throu
    saw answered must all be there (the outbox delivers them after the load).
 
 Routing-logic cost per tap is the difference between the logic and no-logic runs' mean
-latency, beside the sandbox's own figure from ``bench/logic.py``.
+latency, beside the sandbox's own figure from ``bench/logic.py``. For each run, the CPU each
+of the platform's processes spent per tap (from ``/proc``) says where the time goes (wrk's
+own share, and the curl exports', are not counted).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -53,6 +56,7 @@ class WrkRun:
     p99_ms: float
     mean_ms: float
     errors: str
+    cpu_us: dict[str, float] = field(default_factory=dict)  # CPU per tap, per process
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -81,6 +85,24 @@ def wrk(name: str, url: str, seconds: int, connections: int, headers: list[str])
     if "Socket errors" in out:
         errors += " " + re.search(r"Socket errors: .*", out).group(0)  # type: ignore[union-attr]
     return WrkRun(name, requests, seconds, rate, p50, p99, mean, errors.strip())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(stack: RunningStack, run: Callable[[], WrkRun]) -> WrkRun:
+    """``run``, with the CPU each of the stack's processes spent per tap during it."""
+    pids = stack.processes()
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    result = run()
+    for name, pid in pids.items():
+        with contextlib.suppress(OSError):
+            spent = cpu_seconds(pid) - before[name]
+            result.cpu_us[name] = spent / max(result.requests, 1) * 1e6
+    return result
 
 
 def post(client: httpx.Client, path: str, body: object = None) -> dict:  # type: ignore[type-arg]
@@ -179,14 +201,24 @@ def main() -> None:
             args = (options.seconds, options.connections)
             warm = wrk("warm-up", tap_url(with_logic), 3, options.connections, [])
             runs = [
-                wrk("new phones, logic", tap_url(with_logic), *args, []),
-                wrk("returning phone, logic", tap_url(returning), *args, [f"Cookie: {cookie}"]),
-                wrk("new phones, no logic", tap_url(no_logic), *args, []),
+                measured(stack, lambda: wrk("new phones, logic", tap_url(with_logic), *args, [])),
+                measured(
+                    stack,
+                    lambda: wrk(
+                        "returning phone, logic", tap_url(returning), *args, [f"Cookie: {cookie}"]
+                    ),
+                ),
+                measured(stack, lambda: wrk("new phones, no logic", tap_url(no_logic), *args, [])),
             ]
             generated = generate(stack, token, options.export_events)
             print(f"generated {options.export_events:,} events in {generated:.0f} s", flush=True)
             with exporting(stack, token, 2):
-                runs.append(wrk("new phones, logic, 2 exports", tap_url(loaded), *args, []))
+                runs.append(
+                    measured(
+                        stack,
+                        lambda: wrk("new phones, logic, 2 exports", tap_url(loaded), *args, []),
+                    )
+                )
             taps = sum(run.requests for run in runs) + warm.requests + 1
             stored = stored_reads(
                 stack,
@@ -206,6 +238,13 @@ def main() -> None:
             f"| {run.name} | {run.rate:,.0f} | {run.p50_ms:.2f} ms | {run.p99_ms:.2f} ms"
             f" | {run.mean_ms:.2f} ms | {run.errors or 'none'} |"
         )
+    print()
+    names = [n for n in ("gateway", "api", "sandbox", "events", "exports") if n in runs[0].cpu_us]
+    print(f"| CPU per tap (us) | {' | '.join(names)} | all |")
+    print(f"| --- |{' ---: |' * (len(names) + 1)}")
+    for run in runs:
+        cells = " | ".join(f"{run.cpu_us.get(n, 0):,.0f}" for n in names)
+        print(f"| {run.name} | {cells} | {sum(run.cpu_us.values()):,.0f} |")
     idle, loaded_run = runs[0], runs[-1]
     print()
     print(f"p99 under two exports / idle p99: {loaded_run.p99_ms / idle.p99_ms:.2f}x")
