@@ -16,7 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from sticky.api.payments.gateways import GATEWAY_STRIPE, StripeHttpClient
+from sticky.api.payments.gateways import (
+    GATEWAY_STRIPE,
+    EventOutcome,
+    GatewayEvent,
+    StripeHttpClient,
+)
 from tests.api.payments.harnesses import stripe_signature
 from tests.api.payments.shop import Shop, coffee_line, open_shop, payments_of
 from tests.api.payments.stripe_replay import (
@@ -296,3 +301,74 @@ async def test_a_webhook_naming_another_gateways_payment_is_refused(
     refused = await send_webhook(api, event)
     assert refused.status_code == 400 and refused.headers["content-type"] == PROBLEM
     assert await other.get(demo["id"]) == demo
+
+
+async def test_one_merchants_webhook_cannot_settle_anothers_payment(
+    api: RunningApi, stripe: AdaptingStripeReplay
+) -> None:
+    # Each merchant signs Stripe's webhooks with a secret of their own choosing: one must not
+    # be able to sign an event that settles another merchant's payment.
+    ann = await stripe_shop(api)
+    bea = await open_shop(api, "usr_b", GATEWAY_STRIPE)
+    keys = {"secretKey": MERCHANT_KEY, "webhookSecret": "whsec_bea_own_secret"}
+    saved = await api.client.put("/v1/payment-settings/stripe", json=keys, headers=bea.owner)
+    assert saved.status_code == 200, saved.text
+    anns = await ann.pay(await ann.session(), paymentMethod="pm_card_visa")
+    beas = await bea.pay(
+        await bea.session(),
+        paymentMethod="pm_card_authenticationRequired",
+        returnUrl="https://bea.example/back",
+    )
+    assert beas["status"] == "pending"
+
+    # Ann's own PaymentIntent, with Bea's payment in its metadata, signed with Ann's secret.
+    event = stripe.event("event_payment_intent_succeeded.json", anns["reference"])
+    event["data"]["object"]["metadata"] = {"stickyPaymentId": beas["id"]}
+    refused = await send_webhook(api, event)
+    assert refused.status_code == 400 and refused.headers["content-type"] == PROBLEM
+    # A PaymentIntent nobody has, naming Bea's payment: checked with Bea's secret, not Ann's.
+    event = recorded("event_payment_intent_succeeded.json")
+    event["data"]["object"].update(id="pi_ann_made_up", metadata={"stickyPaymentId": beas["id"]})
+    refused = await send_webhook(api, event)
+    assert refused.status_code == 400 and refused.headers["content-type"] == PROBLEM
+    assert (await bea.get(beas["id"]))["status"] == "pending"
+
+
+async def test_an_event_verified_for_one_merchant_is_ignored_for_anothers_payment(
+    api: RunningApi, stripe: AdaptingStripeReplay
+) -> None:
+    # Behind the signature check, the payments service itself refuses the crossing.
+    bea = await stripe_shop(api)
+    beas = await bea.pay(
+        await bea.session(),
+        paymentMethod="pm_card_authenticationRequired",
+        returnUrl="https://bea.example/back",
+    )
+
+    def told(merchant: str, event_id: str) -> GatewayEvent:
+        return GatewayEvent(
+            GATEWAY_STRIPE, event_id, EventOutcome.SUCCEEDED, beas["reference"], beas["id"],
+            beas["total"], beas["currency"], 0, merchant_id=merchant,
+        )  # fmt: skip
+
+    assert await payments_of(api).apply_gateway_event(told("usr_b", "evt_cross")) == "ignored"
+    assert (await bea.get(beas["id"]))["status"] == "pending"
+    assert await payments_of(api).apply_gateway_event(told("usr_a", "evt_own")) == "applied"
+    assert (await bea.get(beas["id"]))["status"] == "paid"
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        {"id": "pi_\u0000nul", "metadata": {}},
+        {"id": "pi_ok", "metadata": {"stickyPaymentId": "pay_\u0000nul"}},
+        {"id": "x" * 5000, "metadata": {"stickyPaymentId": ["not", "a", "string"]}},
+    ],
+)
+async def test_unverified_claims_that_are_no_ids_are_refused_cleanly(
+    api: RunningApi, stripe: AdaptingStripeReplay, claim: dict[str, Any]
+) -> None:
+    event = recorded("event_payment_intent_succeeded.json")
+    event["data"]["object"].update(claim)
+    answer = await send_webhook(api, event)
+    assert answer.status_code == 400 and answer.headers["content-type"] == PROBLEM

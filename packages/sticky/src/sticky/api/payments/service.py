@@ -12,8 +12,8 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -59,6 +59,8 @@ from sticky.kernel.settings import Settings
 log = structlog.get_logger("sticky.api.payments")
 
 _ATTEMPTS = 20
+# Within Stripe's 24 hours of remembering an idempotency key, with an hour to spare.
+ASK_AGAIN_WITHIN = timedelta(hours=23)
 
 # What a decision returns: the events to append and operational columns to set; None: nothing.
 Decision = tuple[list[dict[str, Any]], dict[str, Any]] | None
@@ -204,11 +206,19 @@ class Payments:
         # the gateway was asked or while its outcome was on the way. Asked again under the
         # payment's one charge key, the gateway answers the charge it has (its second step
         # included), or makes it if it never got it: never a second charge.
-        if row["status"] == PENDING and details is not None:
+        if row["status"] == PENDING and details is not None and self._may_ask_again(row):
             gateway = await self.gateway_for(row["user_id"], row["gateway"])
             precheck(gateway.name, details, time.time())
             return await self.charge(row, gateway, details)
         return Charged(row, None)
+
+    def _may_ask_again(self, row: Row) -> bool:
+        """Whether a charge already made may be asked for again under its key: only while the
+        gateway still remembers the key (Stripe keeps them 24 hours), or a new charge would
+        be made. The payment's creation bounds the charge's from below: a safe measure."""
+        if row["charge_reference"] is None:
+            return True
+        return bool(self.now() - row["created_at"] < ASK_AGAIN_WITHIN)
 
     async def pay(self, user_id: str, payment_id: str, details: PaymentDetails) -> Charged:
         """Charge a pending payment: one created without a charge (a hosted checkout's, or one
@@ -219,6 +229,11 @@ class Payments:
             raise PaymentNotFound(payment_id)
         if row["status"] != PENDING:
             raise NotPayable(f"The payment is {row['status']} and takes no new charge.")
+        if not self._may_ask_again(row):
+            raise NotPayable(
+                "The payment's charge is too old to ask the gateway about again; it is settled"
+                " by the gateway's own callback."
+            )
         gateway = await self.gateway_for(user_id, row["gateway"])
         precheck(gateway.name, details, time.time())
         return await self.charge(row, gateway, details)
@@ -325,18 +340,22 @@ class Payments:
         if name != GATEWAY_STRIPE:
             return self.gateways.get(name).verify_callback(body, headers, now)
         reference, claimed = peek_reference(body), peek_payment_id(body)
-        row = None
+        by_reference = by_claim = None
         async with self._store.reading() as tx:
             ledger = Ledger(tx.conn)
             if reference:
-                row = await ledger.by_reference(GATEWAY_STRIPE, reference)
-            if row is None and claimed:
-                row = await ledger.find(claimed)
+                by_reference = await ledger.by_reference(GATEWAY_STRIPE, reference)
+            if claimed:
+                by_claim = await ledger.find(claimed)
+        if by_reference and by_claim and by_reference["id"] != by_claim["id"]:
+            raise ForgedCallback("the event's PaymentIntent and its metadata name two payments")
+        row = by_reference or by_claim
         if row is None or row["gateway"] != GATEWAY_STRIPE:
             raise ForgedCallback("the event names no payment of this platform")
         gateway = await self.gateway_for(row["user_id"], GATEWAY_STRIPE)
         assert isinstance(gateway, StripeGateway)
-        return gateway.verify_callback(body, headers, now)
+        event = gateway.verify_callback(body, headers, now)
+        return None if event is None else replace(event, merchant_id=row["user_id"])
 
     async def apply_gateway_event(self, event: GatewayEvent) -> str:
         """Record what an authentic payhook says, once per gateway event id."""
@@ -345,6 +364,10 @@ class Payments:
             row = await ledger.find(event.payment_id) if event.payment_id else None
             if row is None:
                 row = await ledger.by_reference(event.gateway, event.reference)
+        if row is not None and event.merchant_id not in (None, row["user_id"]):
+            # Signed with one merchant's secret, about another's payment: not theirs to tell.
+            log.warning("payhook about another merchant's payment", gateway=event.gateway)
+            return "ignored"
         if row is None or row["gateway"] != event.gateway:
             seen = await self._remember(event, None)
             return "ignored" if seen else "duplicate"

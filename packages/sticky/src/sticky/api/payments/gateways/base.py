@@ -142,6 +142,9 @@ class GatewayEvent:
     currency: str
     created: int
     decline: Decline | None = None
+    # The merchant whose own secret verified it (Stripe: each merchant signs with theirs), so
+    # it may only speak of that merchant's payments; None for the platform's own gateways.
+    merchant_id: str | None = None
 
 
 class PaymentGateway(ABC):

@@ -13,9 +13,10 @@ transport is injectable: tests replay recorded Stripe responses through it.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 import orjson
@@ -238,7 +239,7 @@ def peek_reference(body: bytes) -> str | None:
         reference = obj["id"] if obj.get("object") == "payment_intent" else obj["payment_intent"]
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return None
-    return reference if isinstance(reference, str) else None
+    return reference if _looks_like_id(reference) else None
 
 
 def peek_payment_id(body: bytes) -> str | None:
@@ -249,7 +250,16 @@ def peek_payment_id(body: bytes) -> str | None:
         claimed = orjson.loads(body)["data"]["object"]["metadata"][METADATA_PAYMENT_ID]
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
-    return claimed if isinstance(claimed, str) else None
+    return claimed if _looks_like_id(claimed) else None
+
+
+def _looks_like_id(value: object) -> TypeGuard[str]:
+    """An id as Stripe and Sticky make them; anything else (a NUL, a megabyte) is never
+    looked up: the body is not verified yet."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+_ID = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def _event(event: dict[str, Any]) -> GatewayEvent | None:
