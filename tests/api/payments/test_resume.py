@@ -84,3 +84,30 @@ async def test_an_acknowledged_pending_payment_is_finished_by_charging_it_again(
     assert again.status_code == 409
     assert restarted.charges_made == 1
     assert len(_pays(await api.outbox(), first["id"])) == 1
+
+
+async def test_a_charge_older_than_the_gateways_memory_is_not_asked_for_again(
+    api: RunningApi,
+) -> None:
+    # Stripe forgets an idempotency key after 24 hours: asked again later, it would charge
+    # again. Past 23 hours a pending payment with a charge is left to the gateway's callback.
+    sandbox, _ = sandbox_into_app(api, delay=NEVER)
+    shop = await open_shop(api, "usr_a", GATEWAY_SANDBOX)
+    session, key = await shop.session(), {"Idempotency-Key": "cart-9"}
+    first = await _pending(shop, session, key)
+    async with api.state.store.transaction() as tx:
+        await tx.conn.exec_driver_sql(
+            "UPDATE payments SET created_at = created_at - INTERVAL '1 day'"
+            if tx.conn.dialect.name == "postgresql"
+            else "UPDATE payments SET created_at = datetime(created_at, '-1 day')"
+        )
+    url = f"/v1/payments/{first['id']}/charge"
+    refused = await api.client.post(
+        url, json={"card": OK_CARD}, headers={"Sticky-Session": session}
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    await _forget_answers(api)
+    retried = await shop.pay(session, headers=key, card=OK_CARD)
+    assert (retried["id"], retried["status"]) == (first["id"], "pending")
+    assert sandbox.charges_made == 1
