@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import orjson
 import pytest
 
 from sticky.events.domain import EventFilter, NewEvent
-from sticky.events.export_worker import NICENESS, nice_backend
+from sticky.events.export_worker import NICENESS, direct_backend, nice_backend
 from sticky.events.exports import Exports
 from sticky.events.store import StoreUnavailable, open_store
 from sticky.kernel.settings import Settings
@@ -121,8 +122,32 @@ async def test_on_a_local_postgresql_the_exports_backend_is_lowered_too(
         assert 0 in niceness.values(), niceness  # the service's own (appends) are not
 
 
+def test_only_a_direct_connection_names_its_backend() -> None:
+    # TCP: the server must see this socket's own address and port (no pooler in between).
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        try:
+            here, port = client.getsockname()
+            assert direct_backend(client.fileno(), 1, here, port)
+            assert not direct_backend(client.fileno(), 1, here, port + 1)  # a pooler's port
+            assert not direct_backend(client.fileno(), 1, None, None)
+        finally:
+            client.close()
+    # A Unix socket: the backend must be a child of the process listening there.
+    ours, theirs = socket.socketpair()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert direct_backend(theirs.fileno(), child.pid, None, None)  # our child
+        assert not direct_backend(theirs.fileno(), os.getpid(), None, None)  # not a child
+    finally:
+        child.kill()
+        child.wait()
+        ours.close()
+        theirs.close()
+
+
 def test_only_a_postgres_process_of_this_machine_is_reniced() -> None:
-    assert nice_backend(os.getpid()) == "not a postgres process of this machine"
+    assert nice_backend(os.getpid()).startswith("left as it is (not a postgres backend")
     assert nice_backend(2**22 + 12345).startswith("left as it is")
     assert os.getpriority(os.PRIO_PROCESS, 0) == os.getpriority(os.PRIO_PROCESS, os.getpid())
 

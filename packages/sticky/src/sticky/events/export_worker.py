@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import struct
 import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -99,26 +101,45 @@ async def _until_stdin_closes() -> None:
 
 
 def _nice_backend(dbapi_connection: Any, _record: Any) -> None:
-    """Lower the priority of this connection's PostgreSQL backend (a local server's)."""
+    """Lower the priority of this connection's PostgreSQL backend, when it is provably ours."""
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
+        cursor.execute("SELECT pg_backend_pid(), host(inet_client_addr()), inet_client_port()")
+        pid, client_host, client_port = cursor.fetchone()
     finally:
         cursor.close()
-    log.info("export backend priority", backend=pid, outcome=nice_backend(int(pid)))
+    outcome = "left as it is (not a direct connection to a server on this machine)"
+    fd = dbapi_connection.driver_connection.pgconn.socket
+    if direct_backend(fd, int(pid), client_host, client_port):
+        outcome = nice_backend(int(pid))
+    log.info("export backend priority", backend=pid, outcome=outcome)
+
+
+def direct_backend(fd: int, pid: int, client_host: str | None, client_port: int | None) -> bool:
+    """Whether backend ``pid`` serves the connection on socket ``fd`` directly, on this
+    machine: over TCP the server sees this socket's own address and port (no pooler, no
+    forwarded port between); over a Unix socket the backend is a child of the process that
+    listens there (its credentials come with the socket)."""
+    with socket.socket(fileno=os.dup(fd)) as sock:
+        if sock.family == socket.AF_UNIX:
+            credentials = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+            listener: int = struct.unpack("3i", credentials)[0]
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                return False
+            return int(stat.rsplit(")", 1)[1].split()[1]) == listener
+        host, port = sock.getsockname()[:2]
+        return bool((client_host, client_port) == (host, port))
 
 
 def nice_backend(pid: int) -> str:
-    """Renice process ``pid`` if it is a PostgreSQL backend of this machine; say what happened.
-
-    The process must be a ``postgres`` one: a server in another PID namespace (a container's)
-    could see its backend's number given to anything here.
-    """
+    """Renice process ``pid`` if it is a PostgreSQL backend (``postgres: ...``); say what
+    happened."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            if not cmdline.read(64).startswith(b"postgres"):
-                return "not a postgres process of this machine"
+            if not cmdline.read(64).startswith(b"postgres:"):
+                return "left as it is (not a postgres backend of this machine)"
         os.setpriority(os.PRIO_PROCESS, pid, NICENESS)
     except OSError as exc:
         return f"left as it is ({type(exc).__name__})"
