@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import structlog.testing
 
-from sticky.kernel.waiting import wait_event, within
+from sticky.kernel.waiting import cancel_and_wait, wait_event, within
 
 
 async def _sleeper(wakeup: asyncio.Event) -> None:
@@ -49,3 +50,19 @@ async def test_within_returns_the_result_or_times_out_and_cancels() -> None:
     with pytest.raises(TimeoutError):
         await within(0.05, task)
     assert started.is_set() and task.cancelled()
+
+
+async def test_cancel_and_wait_says_when_a_task_had_died() -> None:
+    async def broken() -> None:
+        raise RuntimeError("the database went away")
+
+    async def sleeping() -> None:
+        await asyncio.sleep(10)
+
+    died, alive = asyncio.ensure_future(broken()), asyncio.ensure_future(sleeping())
+    await asyncio.sleep(0)
+    with structlog.testing.capture_logs() as logs:
+        await cancel_and_wait(died, alive, None)
+    assert alive.cancelled()
+    [entry] = logs
+    assert entry["log_level"] == "error" and "the database went away" in entry["error"]

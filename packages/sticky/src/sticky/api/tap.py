@@ -75,14 +75,14 @@ def user_agent_class(user_agent: str) -> str:
 
 
 # Ids as Sticky makes them: nothing a cookie or a query string would need to escape.
-_PLAIN = re.compile(r"[A-Za-z0-9_-]{1,100}")
+PLAIN_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _COOKIE_ATTRIBUTES = f"; HttpOnly; Max-Age={365 * 24 * 3600}; Path=/; SameSite=lax"
 
 
 def set_session_cookie(response: Response, request: Request, session_id: str) -> None:
     """The consumer's session cookie: a year, HttpOnly, SameSite=Lax, Secure over HTTPS."""
     secure = request.headers.get("x-forwarded-proto", request.scope["scheme"]) == "https"
-    if _PLAIN.fullmatch(session_id):
+    if PLAIN_ID.fullmatch(session_id):
         # What Starlette's set_cookie writes, without http.cookies (a tap's hot path).
         suffix = "; Secure" if secure else ""
         response.raw_headers.append(
@@ -109,7 +109,7 @@ def append_query(url: str, extra: str) -> str:
 
 def with_session(url: str, session_id: str) -> str:
     """``url`` with ``sessionId`` in its query (unless the logic already put one there)."""
-    if _PLAIN.fullmatch(session_id) and "sessionId" not in url and "#" not in url:
+    if PLAIN_ID.fullmatch(session_id) and "sessionId" not in url and "#" not in url:
         return append_query(url, f"sessionId={session_id}")
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)

@@ -14,7 +14,10 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import structlog
+
 T = TypeVar("T")
+log = structlog.get_logger("sticky.kernel.waiting")
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:
@@ -44,3 +47,7 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any] | None) -> None:
         task.cancel()
     if pending:
         await asyncio.wait(pending)
+    for task in pending:
+        if not task.cancelled() and task.exception() is not None:
+            # It had died before it was cancelled: say so rather than lose it.
+            log.error("background task failed", task=repr(task), error=repr(task.exception()))

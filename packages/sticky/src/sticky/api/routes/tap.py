@@ -9,7 +9,6 @@ to browsers, ``problem+json`` to programs), and a failing flow's owner gets a
 from __future__ import annotations
 
 import html
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from sticky.api.context import Api, ApiDep
 from sticky.api.routes import payments
 from sticky.api.tap import (
+    PLAIN_ID,
     SESSION_COOKIE,
     Flow,
     append_query,
@@ -33,8 +33,6 @@ from sticky.kernel.problems import Problem, problem_response
 from sticky.kernel.service import FastPath
 
 router = APIRouter(tags=["tap"])
-
-_PLAIN = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 def _page(request: Request, status: int, slug: str, title: str, detail: str) -> Response:
@@ -158,7 +156,7 @@ def _with_params(url: str, params: dict[str, str | None]) -> str:
     from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
     added = [(k, v) for k, v in params.items() if v is not None]
-    if "#" not in url and all(_PLAIN.fullmatch(v) and k not in url for k, v in added):
+    if "#" not in url and all(PLAIN_ID.fullmatch(v) and k not in url for k, v in added):
         # Ids need no escaping and none of the names is there yet: the tap's usual case,
         # without parsing and re-encoding the whole query.
         extra = "&".join(f"{k}={v}" for k, v in added)

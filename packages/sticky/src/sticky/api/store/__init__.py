@@ -25,7 +25,7 @@ from sticky.api.store.tables import (
     products,
     things,
 )
-from sticky.kernel.database import create_engine, create_sync_engine
+from sticky.kernel.database import create_engine, create_sync_engine, is_sqlite
 from sticky.kernel.migrations import current_revision, head_revision
 
 __all__ = ["Cursor", "InvalidCursor", "PageOf", "Row", "Store", "Transaction"]
@@ -82,10 +82,12 @@ class Store:
         self.url = url
         self.engine: AsyncEngine = create_engine(url)
         self._sync: sa.Engine | None = None
-        # SQLite has one writer at a time. Taking turns here, in arrival order, a write never
-        # sleeps in SQLite's busy handler (whose back-off, up to 100 ms a try, made the tail
-        # of payments under load seconds long); PostgreSQL writers need no turn.
-        self._turn: asyncio.Lock | None = asyncio.Lock() if url.startswith("sqlite") else None
+        # SQLite has one writer at a time. The api's own transactions and the taps' group
+        # commit take turns here, in arrival order, instead of sleeping in SQLite's busy
+        # handler (whose back-off, up to 100 ms a try, made the tail of payments under load
+        # seconds long). Writers on the raw engine (idempotency keys, webhook deliveries,
+        # checkpoints) still meet them in the busy handler. PostgreSQL writers need no turn.
+        self._turn: asyncio.Lock | None = asyncio.Lock() if is_sqlite(url) else None
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
