@@ -118,22 +118,18 @@ def test_tap_pay_events_receipt_and_webhook(money: MoneyStack, gateway: str) -> 
             "GATEWAY_STRIPE": {"payment_method": "pm_card_visa"},
         }[gateway]
         with Sticky(stack.base_url, session_id=session_id) as buyer:
-            payment = buyer.payments.create(
-                currency="EUR",
-                cart=[{"product_id": product_id, "quantity": 2}],
-                tip=40,
-                customer={"email": customer, "name": "Cleo"},
-                idempotency_key=f"till-{gateway}",
-                **means,
-            )
-            again = buyer.payments.create(
-                currency="EUR",
-                cart=[{"product_id": product_id, "quantity": 2}],
-                tip=40,
-                customer={"email": customer, "name": "Cleo"},
-                idempotency_key=f"till-{gateway}",
-                **means,
-            )
+
+            def pay() -> Payment:
+                return buyer.payments.create(
+                    currency="EUR",
+                    cart=[{"product_id": product_id, "quantity": 2}],
+                    tip=40,
+                    customer={"email": customer, "name": "Cleo"},
+                    idempotency_key=f"till-{gateway}",
+                    **means,
+                )
+
+            payment, again = pay(), pay()  # a double submission
         assert again.id == payment.id and payment.total == 800  # priced by the platform
         if gateway == "GATEWAY_STRIPE":
             assert payment.reference in money.stripe.intents

@@ -134,23 +134,38 @@ class IdempotencyMiddleware:
         async def replay_body() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        async def capture(message: Message) -> None:
-            captured.add(message)
-            await send(message)
-
         answered = asyncio.Event()
         holding = asyncio.create_task(self._hold(owner, key, answered))
+        settled = False
+
+        async def settle() -> None:
+            nonlocal settled
+            settled = True
+            await self._let_go(holding, answered)
+            if captured.status is None or captured.status >= 500 or captured.streamed:
+                await self._forget(owner, key)
+            else:
+                await self._keep(owner, key, captured)
+
+        async def capture(message: Message) -> None:
+            captured.add(message)
+            last = message["type"] == "http.response.body" and not message.get("more_body")
+            if last and not settled:
+                # Kept before the answer is complete: a client that sends the key again the
+                # moment it has the answer finds it kept, never "still being processed".
+                await settle()
+            await send(message)
+
         try:
             await self.app(scope, replay_body, capture)
         except BaseException:
-            await self._let_go(holding, answered)
-            await self._forget(owner, key)
+            if not settled:
+                settled = True
+                await self._let_go(holding, answered)
+                await self._forget(owner, key)
             raise
-        await self._let_go(holding, answered)
-        if captured.status is None or captured.status >= 500 or captured.streamed:
-            await self._forget(owner, key)
-        else:
-            await self._keep(owner, key, captured)
+        if not settled:
+            await settle()
 
     async def _begin(self, owner: str, key: str, fingerprint: str) -> Any:
         now = _now()
