@@ -268,3 +268,26 @@ async def test_a_restarted_replica_takes_its_lease_over_at_once(api: RunningApi)
         assert await tx.outbox.take_lease(holder, now, lease)  # the restart
     async with store.transaction() as tx:
         assert await tx.outbox.take_lease(other, now + lease * 2, lease)  # it has expired
+
+
+async def test_dead_letters_are_queued_again_once_each(api: RunningApi) -> None:
+    store = api.state.store
+    await _record(api, [_event(1), _event(2)])
+    async with store.reading() as tx:
+        first, second = await tx.outbox.head(10)
+    now = datetime.now(UTC)
+    async with store.transaction() as tx:
+        assert await tx.outbox.set_aside(first.seq, 422, "refused", now)
+        assert await tx.outbox.set_aside(second.seq, 409, "refused", now)
+    async with store.transaction() as tx:
+        assert await tx.outbox.redrive([first.event_id, "evt_nobody"], now) == 1
+    async with store.transaction() as tx:
+        assert await tx.outbox.redrive(None, now) == 1
+        assert await tx.outbox.redrive(None, now) == 0
+    async with store.reading() as tx:
+        again = await tx.outbox.head(10)
+        assert await tx.outbox.dead_letter_count() == 0
+    assert [(p.event_id, p.body) for p in again] == [
+        (first.event_id, first.body),
+        (second.event_id, second.body),
+    ]

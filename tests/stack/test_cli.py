@@ -152,3 +152,42 @@ def test_signing_keys_rotate_adds_a_new_key(tmp_path: Path) -> None:
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert said(first)[0].startswith("Added signing key ")
     assert said(first)[0].split()[3] != said(second)[0].split()[3]
+
+
+def test_outbox_dead_letters_are_listed_and_queued_again(tmp_path: Path) -> None:
+    import sqlite3
+
+    assert sticky(tmp_path, "migrate", "api").returncode == 0
+    assert said(sticky(tmp_path, "outbox", "dead-letters")) == ["No dead letters."]
+    database = sqlite3.connect(tmp_path / "data" / "api.sqlite3")
+    with database:
+        for n, event_id in enumerate(["evt_a", "evt_b"]):
+            database.execute(
+                "INSERT INTO outbox_dead_letters (seq, event_id, body, created_at, attempts,"
+                " status_code, error, refused_at) VALUES (?, ?, ?, '2026-12-04 10:00:00.000000',"
+                " 1, 422, 'type: not a type\nsecond line', '2026-12-04 10:00:01.000000')",
+                (n + 1, event_id, f'{{"event": {{"id": "{event_id}"}}}}'),
+            )
+    listed = sticky(tmp_path, "outbox", "dead-letters")
+    assert listed.returncode == 0, listed.stderr
+    assert said(listed) == [
+        "evt_a  422  2026-12-04T10:00:01Z  type: not a type second line",
+        "evt_b  422  2026-12-04T10:00:01Z  type: not a type second line",
+        "2 dead letters.",
+    ]
+    refused = sticky(tmp_path, "outbox", "redrive")
+    assert refused.returncode == 2 and "--all" in refused.stderr
+    one = sticky(tmp_path, "outbox", "redrive", "evt_b", "evt_unknown")
+    assert said(one) == ["Queued 1 dead letter again, at the outbox's end."]
+    rest = sticky(tmp_path, "outbox", "redrive", "--all")
+    assert said(rest) == ["Queued 1 dead letter again, at the outbox's end."]
+    with database:
+        queued = [
+            row[0] for row in database.execute("SELECT event_id FROM event_outbox ORDER BY seq")
+        ]
+        left = database.execute("SELECT count(*) FROM outbox_dead_letters").fetchone()[0]
+    database.close()
+    assert queued == ["evt_b", "evt_a"] and left == 0
+    assert said(sticky(tmp_path, "outbox", "redrive", "--all")) == [
+        "Queued 0 dead letters again, at the outbox's end."
+    ]

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sticky.kernel.settings import Settings
@@ -112,6 +112,60 @@ def _rebuild_projections(args: argparse.Namespace) -> int:
     return OK
 
 
+def _outbox(work: Callable[[Any], Awaitable[int]]) -> int:
+    """Run ``work(transaction)`` on the api's database, in one transaction."""
+    import asyncio
+
+    from sticky.api.store import Store
+
+    settings = _logged_settings()
+
+    async def run() -> int:
+        store = Store(settings.database_url("api"))
+        try:
+            async with store.transaction() as tx:
+                return await work(tx)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    shown: list[str] = []
+
+    async def listing(tx: Any) -> int:
+        for letter in await tx.outbox.dead_letters(args.limit):
+            refused = letter.refused_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            error = " ".join(letter.error.split())[:120]
+            shown.append(f"{letter.event_id}  {letter.status_code}  {refused}  {error}")
+        count: int = await tx.outbox.dead_letter_count()
+        return count
+
+    count = _outbox(listing)
+    for line in shown:
+        print(line)
+    print(f"{count} dead letter{'' if count == 1 else 's'}." if count else "No dead letters.")
+    return OK
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    if not args.event_ids and not args.all:
+        print("Name the events to queue again, or say --all.", file=sys.stderr)
+        return USAGE
+    event_ids = None if args.all else list(args.event_ids)
+
+    async def redrive(tx: Any) -> int:
+        queued: int = await tx.outbox.redrive(event_ids, datetime.now(UTC))
+        return queued
+
+    queued = _outbox(redrive)
+    print(f"Queued {queued} dead letter{'' if queued == 1 else 's'} again, at the outbox's end.")
+    return OK
+
+
 def _gateway_config(args: argparse.Namespace) -> int:
     from sticky.stack.gateway import caddyfile
 
@@ -152,6 +206,18 @@ def _parser() -> argparse.ArgumentParser:
     events_commands = events.add_subparsers(dest="action", required=True, metavar="<action>")
     rebuild = events_commands.add_parser("rebuild", help="recompute projections from the log")
     rebuild.set_defaults(handler=_rebuild_projections)
+
+    outbox = commands.add_parser("outbox", help="the api's event outbox")
+    outbox_commands = outbox.add_subparsers(dest="action", required=True, metavar="<action>")
+    letters = outbox_commands.add_parser(
+        "dead-letters", help="list the events the events service refused for good"
+    )
+    letters.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    letters.set_defaults(handler=_dead_letters)
+    redrive = outbox_commands.add_parser("redrive", help="queue dead letters again")
+    redrive.add_argument("event_ids", nargs="*", metavar="EVENT_ID", help="these events only")
+    redrive.add_argument("--all", action="store_true", help="every dead letter, oldest first")
+    redrive.set_defaults(handler=_redrive)
 
     gateway = commands.add_parser("gateway", help="the gateway (Caddy)")
     gateway_commands = gateway.add_subparsers(dest="action", required=True, metavar="<action>")

@@ -12,6 +12,7 @@ An event the events service refuses for good is *set aside*: moved, whole, to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -160,3 +161,31 @@ class EventOutbox:
         d = outbox_dead_letters
         result = await self._conn.execute(sa.select(sa.func.count()).select_from(d))
         return int(result.scalar_one())
+
+    async def redrive(self, event_ids: Sequence[str] | None, now: datetime) -> int:
+        """Queue dead letters again at the end of the outbox, oldest refusal first (all of
+        them, or those of ``event_ids``); answer how many were queued. An event already
+        waiting in the outbox is not queued twice; its dead letters go all the same."""
+        d, o = outbox_dead_letters, event_outbox
+        query = sa.select(d.c.id, d.c.event_id, d.c.body).order_by(d.c.id)
+        if event_ids is not None:
+            query = query.where(d.c.event_id.in_(list(event_ids)))
+        letters = (await self._conn.execute(query)).all()
+        if not letters:
+            return 0
+        named = list({letter.event_id for letter in letters})
+        waiting = set(
+            (await self._conn.execute(sa.select(o.c.event_id).where(o.c.event_id.in_(named))))
+            .scalars()
+            .all()
+        )
+        latest = {letter.event_id: letter for letter in letters}  # the last refusal's body
+        again = [
+            {"event_id": e, "body": latest[e].body, "created_at": now, "attempts": 0}
+            for e in sorted(latest, key=lambda e: latest[e].id)
+            if e not in waiting
+        ]
+        await self._conn.execute(d.delete().where(d.c.id.in_([letter.id for letter in letters])))
+        if again:
+            await self._conn.execute(o.insert(), again)
+        return len(again)
