@@ -191,3 +191,22 @@ def test_outbox_dead_letters_are_listed_and_queued_again(tmp_path: Path) -> None
     assert said(sticky(tmp_path, "outbox", "redrive", "--all")) == [
         "Queued 0 dead letters again, at the outbox's end."
     ]
+
+
+def test_the_tap_pages_outbox_commands_are_the_cli_s(tmp_path: Path) -> None:
+    # docs/tap.md shows a session with these commands: the same commands, the same sentences.
+    from tests.e2e.doc_examples import fenced_blocks
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "tap.md"
+    [session] = [b.code for b in fenced_blocks(page) if b.language == "console"]
+    commands = [line[2:].split("#")[0].split() for line in session.splitlines() if line[:2] == "$ "]
+    assert commands == [
+        ["sticky", "outbox", "dead-letters"],
+        ["sticky", "outbox", "redrive", "evt_k2m..."],
+    ]
+    printed = [line for line in session.splitlines() if not line.startswith("$ ")]
+    assert printed[-2] == "1 dead letter."
+    assert printed[-1] == "Queued 1 dead letter again, at the outbox's end."
+    assert sticky(tmp_path, "migrate", "api").returncode == 0
+    result = sticky(tmp_path, *commands[1][1:])
+    assert said(result) == ["Queued 0 dead letters again, at the outbox's end."]
