@@ -29,7 +29,7 @@ from sticky.api.payments.gateways import (
     StripeHttpClient,
     StripeKeys,
     open_keys,
-    peek_reference,
+    peek_claims,
     seal_keys,
 )
 from sticky.kernel.crypto import DecryptionError
@@ -309,10 +309,11 @@ def test_a_signed_body_that_is_no_event_is_refused() -> None:
 
 
 def test_the_reference_a_webhook_claims_can_be_read_before_verifying() -> None:
-    assert peek_reference(signed("event_payment_intent_succeeded.json")[0]) == PI_OK
-    assert peek_reference(signed("event_charge_refunded.json")[0]) == PI_OK
-    assert peek_reference(b"not json") is None
-    assert peek_reference(b'{"data": {"object": {"object": "charge"}}}') is None
+    assert peek_claims(signed("event_payment_intent_succeeded.json")[0]).reference == PI_OK
+    assert peek_claims(signed("event_charge_refunded.json")[0]).reference == PI_OK
+    assert peek_claims(b"not json") == (None, None)
+    assert peek_claims(b'{"data": {"object": {"object": "charge"}}}').reference is None
+    assert peek_claims(b'{"data": {"object": ["a list"]}}') == (None, None)
 
 
 def test_merchant_keys_are_sealed_at_rest() -> None:

@@ -35,8 +35,7 @@ from sticky.api.payments.gateways import (
     RefundRequest,
     RefundStatus,
     StripeGateway,
-    peek_payment_id,
-    peek_reference,
+    peek_claims,
 )
 from sticky.api.payments.gateways.cards import check_card
 from sticky.api.payments.ledger import Ledger
@@ -339,7 +338,7 @@ class Payments:
         now = time.time()
         if name != GATEWAY_STRIPE:
             return self.gateways.get(name).verify_callback(body, headers, now)
-        reference, claimed = peek_reference(body), peek_payment_id(body)
+        reference, claimed = peek_claims(body)
         by_reference = by_claim = None
         async with self._store.reading() as tx:
             ledger = Ledger(tx.conn)

@@ -36,12 +36,12 @@ from sticky.api.payments.gateways.errors import (
 from sticky.api.payments.gateways.noop import NoopGateway
 from sticky.api.payments.gateways.sandbox import SandboxGateway
 from sticky.api.payments.gateways.stripe import (
+    Claims,
     StripeGateway,
     StripeHttpClient,
     StripeKeys,
     open_keys,
-    peek_payment_id,
-    peek_reference,
+    peek_claims,
     seal_keys,
 )
 
@@ -57,6 +57,7 @@ __all__ = [
     "ChargeRequest",
     "ChargeResult",
     "ChargeStatus",
+    "Claims",
     "Decline",
     "DeliveryPolicy",
     "EventOutcome",
@@ -78,8 +79,7 @@ __all__ = [
     "StripeHttpClient",
     "StripeKeys",
     "open_keys",
-    "peek_payment_id",
-    "peek_reference",
+    "peek_claims",
     "sandbox_secret",
     "seal_keys",
 ]

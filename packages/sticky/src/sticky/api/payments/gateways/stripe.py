@@ -16,7 +16,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 import httpx
 import orjson
@@ -229,28 +229,30 @@ class StripeGateway(PaymentGateway):
             raise ForgedCallback("a signed body that is not a Stripe event") from exc
 
 
-def peek_reference(body: bytes) -> str | None:
-    """The PaymentIntent id a payhook *claims* to be about, read before any verification.
+class Claims(NamedTuple):
+    """What a payhook *claims* to be about, read before any verification: its PaymentIntent
+    and the Sticky payment in its metadata (for a webhook that outran the charge's own
+    answer). Only to find whose webhook secret to verify it with; nothing here is believed."""
 
-    Only to find whose webhook secret to verify it with; nothing in it is to be believed.
-    """
+    reference: str | None
+    payment_id: str | None
+
+
+def peek_claims(body: bytes) -> Claims:
     try:
         obj = orjson.loads(body)["data"]["object"]
-        reference = obj["id"] if obj.get("object") == "payment_intent" else obj["payment_intent"]
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-        return None
-    return reference if _looks_like_id(reference) else None
-
-
-def peek_payment_id(body: bytes) -> str | None:
-    """The Sticky payment a payhook *claims* to be about (its metadata), unverified like
-    :func:`peek_reference`: for a webhook that outran the charge's own answer, when the
-    payment does not know its PaymentIntent yet."""
-    try:
-        claimed = orjson.loads(body)["data"]["object"]["metadata"][METADATA_PAYMENT_ID]
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        return None
-    return claimed if _looks_like_id(claimed) else None
+        return Claims(None, None)
+    if not isinstance(obj, dict):
+        return Claims(None, None)
+    is_intent = obj.get("object") == "payment_intent"
+    reference = obj.get("id") if is_intent else obj.get("payment_intent")
+    metadata = obj.get("metadata")
+    claimed = metadata.get(METADATA_PAYMENT_ID) if isinstance(metadata, dict) else None
+    return Claims(
+        reference if _looks_like_id(reference) else None,
+        claimed if _looks_like_id(claimed) else None,
+    )
 
 
 def _looks_like_id(value: object) -> TypeGuard[str]:
