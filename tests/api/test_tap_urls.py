@@ -7,8 +7,7 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sticky.api.routes.tap import _with_params
-from sticky.api.tap import set_session_cookie, with_session
+from sticky.api.tap import set_session_cookie, with_params, with_session
 
 
 @pytest.mark.parametrize(
@@ -34,13 +33,13 @@ def test_an_id_that_needs_escaping_is_escaped() -> None:
 
 def test_the_flows_ids_are_added_unless_present() -> None:
     ids: dict[str, str | None] = {"thingId": "t1", "applicationId": "app_1"}
-    assert _with_params("https://a.example/x", ids) == (
+    assert with_params("https://a.example/x", ids) == (
         "https://a.example/x?thingId=t1&applicationId=app_1"
     )
-    assert _with_params("https://a.example/x?thingId=mine", ids) == (
+    assert with_params("https://a.example/x?thingId=mine", ids) == (
         "https://a.example/x?thingId=mine&applicationId=app_1"
     )
-    assert _with_params("https://a.example/x", {"thingId": None}) == "https://a.example/x"
+    assert with_params("https://a.example/x", {"thingId": None}) == "https://a.example/x"
 
 
 def _request(scheme: str, forwarded: str | None = None) -> Request:

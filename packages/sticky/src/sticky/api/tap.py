@@ -100,23 +100,31 @@ def set_session_cookie(response: Response, request: Request, session_id: str) ->
     )
 
 
-def append_query(url: str, extra: str) -> str:
-    """``url`` with ``extra`` (already encoded) added to its query; the URL has no fragment."""
-    if "?" not in url:
-        return f"{url}?{extra}"
-    return f"{url}{extra}" if url.endswith(("?", "&")) else f"{url}&{extra}"
+def with_params(url: str, params: dict[str, str | None]) -> str:
+    """``url`` with each of ``params`` that is not None added to its query, unless the query
+    already names it (routing logic may have chosen it)."""
+    added = [(k, v) for k, v in params.items() if v is not None]
+    if "#" not in url and all(PLAIN_ID.fullmatch(v) and k not in url for k, v in added):
+        # Ids need no escaping and none of the names is there yet: the tap's usual case,
+        # without parsing and re-encoding the whole query.
+        if not added:
+            return url
+        extra = "&".join(f"{k}={v}" for k, v in added)
+        if "?" not in url:
+            return f"{url}?{extra}"
+        return f"{url}{extra}" if url.endswith(("?", "&")) else f"{url}&{extra}"
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    present = {key for key, _ in query}
+    missing = [(k, v) for k, v in added if k not in present]
+    if not missing:
+        return url
+    return urlunsplit(parts._replace(query=urlencode(query + missing)))
 
 
 def with_session(url: str, session_id: str) -> str:
     """``url`` with ``sessionId`` in its query (unless the logic already put one there)."""
-    if PLAIN_ID.fullmatch(session_id) and "sessionId" not in url and "#" not in url:
-        return append_query(url, f"sessionId={session_id}")
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(key == "sessionId" for key, _ in query):
-        return url
-    query.append(("sessionId", session_id))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    return with_params(url, {"sessionId": session_id})
 
 
 def logic_input(

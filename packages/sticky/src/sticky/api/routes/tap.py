@@ -18,15 +18,14 @@ from starlette.types import Receive, Scope, Send
 from sticky.api.context import Api, ApiDep
 from sticky.api.routes import payments
 from sticky.api.tap import (
-    PLAIN_ID,
     SESSION_COOKIE,
     Flow,
-    append_query,
     logic_input,
     record_tap,
     set_session_cookie,
     tap_event,
     user_agent_class,
+    with_params,
     with_session,
 )
 from sticky.kernel.problems import Problem, problem_response
@@ -120,7 +119,7 @@ async def _go(
     else:
         destination = settings.get("consumerAppUrl") or api.consumer_app_url
         params = {"thingId": thing_id, "applicationId": application_id}
-        destination = _with_params(destination, params)
+        destination = with_params(destination, params)
     custom["destination"] = destination
     events.insert(
         0,
@@ -150,22 +149,6 @@ async def _go(
     if set_cookie:
         set_session_cookie(response, request, session_id)
     return response
-
-
-def _with_params(url: str, params: dict[str, str | None]) -> str:
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    added = [(k, v) for k, v in params.items() if v is not None]
-    if "#" not in url and all(PLAIN_ID.fullmatch(v) and k not in url for k, v in added):
-        # Ids need no escaping and none of the names is there yet: the tap's usual case,
-        # without parsing and re-encoding the whole query.
-        extra = "&".join(f"{k}={v}" for k, v in added)
-        return append_query(url, extra) if extra else url
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    present = {key for key, _ in query}
-    query += [(k, v) for k, v in params.items() if v is not None and k not in present]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _unknown_sticker(request: Request) -> Response:
