@@ -32,7 +32,7 @@ def serving_stripe(replay: AdaptingStripeReplay) -> Iterator[str]:
                 content=body,
             )
             with lock:
-                response = replay._handle(request)
+                response = replay.answer(request)
             self.send_response(response.status_code)
             for name, value in response.headers.items():
                 if name.lower() not in ("content-length", "transfer-encoding", "connection"):

@@ -54,13 +54,14 @@ class StripeReplay:
 
     @property
     def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self._handle)
+        return httpx.MockTransport(self.answer)
 
     def created(self, path: str) -> int:
         """How many objects the account really created at ``path`` (replays excluded)."""
         return sum(1 for s in self.seen if s.path == path and not s.replayed)
 
-    def _handle(self, request: httpx.Request) -> httpx.Response:
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        """Stripe's answer to ``request``, as its API would give it."""
         if self.fail_first > 0:
             self.fail_first -= 1
             self.failed_keys.append(request.headers.get("Idempotency-Key"))

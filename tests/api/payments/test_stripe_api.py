@@ -259,7 +259,7 @@ class HeldAnswers:
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
-        response = self.replay._handle(request)  # Stripe has done it; the answer is on its way
+        response = self.replay.answer(request)  # Stripe has done it; the answer is on its way
         self.asked.set()
         await self.release.wait()
         return response
