@@ -380,6 +380,37 @@ async def test_run_async_leaves_the_event_loop_free(sandbox: Sandbox) -> None:
     assert ticks >= 5
 
 
+async def test_new_versions_and_timeouts_at_once_never_crash_the_worker() -> None:
+    """Isolates made (new versions) while others are freed (timeouts), with runs in flight.
+
+    mini-racer segfaulted its process when two contexts were made, or one made and one freed,
+    on different threads at once: here, every few compiles. A crash would count a restart, and
+    would be blamed on (and ban) whichever logic was running.
+    """
+    box = Sandbox(time_limit_ms=LIMIT_MS)
+    box.run("warm-up", "usr_alice", OK_SOURCE, INPUT)
+    kinds: dict[tuple[str, str], int] = {}
+
+    async def runner(lane: int) -> None:
+        for n in range(lane, 240, 8):
+            if n % 12 == 0:
+                key, source = f"loop:{n % 3}", "while (true) {}"
+            elif n % 3 == 0:
+                key, source = f"new:{n}", OK_SOURCE
+            else:
+                key, source = f"hot:{n % 4}", OK_SOURCE
+            outcome = await box.run_async(key, f"usr_{n % 3}", source, INPUT)
+            kind = (key.split(":")[0], outcome.error.kind if outcome.error else "ok")
+            kinds[kind] = kinds.get(kind, 0) + 1
+
+    try:
+        await asyncio.gather(*(runner(lane) for lane in range(8)))
+        assert box.restarts == 0
+        assert kinds == {("loop", "timeout"): 20, ("new", "ok"): 60, ("hot", "ok"): 160}
+    finally:
+        box.close()
+
+
 def test_runs_from_many_threads(sandbox: Sandbox) -> None:
     def one(n: int) -> LogicOutcome:
         return sandbox.run(

@@ -2,8 +2,8 @@
 
 Everything here runs on the worker process's event loop. Runs call mini-racer's cancelable
 ``eval_cancelable`` only, so the loop never waits on an isolate's thread; creating and freeing
-isolates (a blocking C call each) happens on small thread pools. A few blank isolates with the
-prelude are kept warm so a new or rebuilt version costs a compile, not an isolate; versions
+isolates (a blocking C call each) happens on one thread of its own. A few blank isolates with
+the prelude are kept warm so a new or rebuilt version costs a compile, not an isolate; versions
 idle for minutes give their isolate back and compile again when next used.
 """
 
@@ -107,8 +107,9 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping: dict[asyncio.Future[None], float] = {}
         self._buried: deque[tuple[float, Isolate]] = deque()
-        self._opener = ThreadPoolExecutor(2, "sandbox-open")
-        self._closer = ThreadPoolExecutor(4, "sandbox-close")
+        # One thread makes and frees every isolate: mini-racer 0.14 segfaults when a context
+        # is made while another is made or freed on another thread (every few compiles here).
+        self._isolates = ThreadPoolExecutor(1, "sandbox-isolates")
 
     async def start(self) -> str:
         """Warms the spare isolates; answers the V8 version."""
@@ -166,7 +167,7 @@ class Engine:
         isolates = [e.isolate for e in self._entries.values() if e.isolate] + self._spares
         self._entries.clear()
         self._spares = []
-        waits = [self._loop.run_in_executor(self._closer, i.close) for i in isolates]
+        waits = [self._loop.run_in_executor(self._isolates, i.close) for i in isolates]
         if waits or self._stopping:
             await asyncio.wait([*waits, *self._stopping], timeout=SETUP_SECONDS)
 
@@ -276,7 +277,7 @@ class Engine:
                 self._on_stuck()
 
     def _discard(self, isolate: Isolate) -> asyncio.Future[None]:
-        stopping = self._loop.run_in_executor(self._closer, isolate.close)
+        stopping = self._loop.run_in_executor(self._isolates, isolate.close)
         self._stopping[stopping] = time.monotonic()
         stopping.add_done_callback(lambda _: self._bury(stopping, isolate))
         return stopping
@@ -291,7 +292,7 @@ class Engine:
 
     async def _new_isolate(self) -> Isolate:
         isolate = await self._loop.run_in_executor(
-            self._opener, Isolate.open, self._loop, self._memory_limit
+            self._isolates, Isolate.open, self._loop, self._memory_limit
         )
         try:
             async with asyncio.timeout(SETUP_SECONDS):
