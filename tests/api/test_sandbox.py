@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from sticky.api.sandbox import LogicOutcome, Sandbox
+from sticky.api.sandbox.engine import Engine
 
 INPUT: dict[str, Any] = {
     "thingId": "thg_1",
@@ -56,6 +57,14 @@ def timed(
     started = time.perf_counter()
     outcome = box.run(key, owner, source, INPUT if data is None else data)
     return outcome, (time.perf_counter() - started) * 1000
+
+
+def _never() -> None:
+    raise AssertionError("no isolate may be stuck here")
+
+
+def _ignore(tag: int, started: bool) -> None:
+    pass
 
 
 def assert_still_works(box: Sandbox) -> None:
@@ -409,6 +418,51 @@ async def test_new_versions_and_timeouts_at_once_never_crash_the_worker() -> Non
         assert kinds == {("loop", "timeout"): 20, ("new", "ok"): 60, ("hot", "ok"): 160}
     finally:
         box.close()
+
+
+async def test_runs_waiting_together_go_into_v8_as_one_batch() -> None:
+    """Each run still gets its own answer and its own console, in the order asked."""
+    engine = Engine(memory_limit=32 << 20, max_cached=8, on_stuck=_never, on_stopping=_ignore)
+    await engine.start()
+    source = 'console.log("run", input.n); return "https://ok.example/?n=" + input.n;'
+    try:
+        await engine.run("usr_alice", "flow:batch", source, '{"n": -1}', 0.1, 1)
+        calls_before = engine.calls
+        answers = await asyncio.gather(
+            *(
+                engine.run("usr_alice", "flow:batch", source, f'{{"n": {n}}}', 0.1, n)
+                for n in range(64)
+            )
+        )
+        assert [reply for reply, _ in answers] == [
+            ("ok", f"https://ok.example/?n={n}", [f"run {n}"], 0) for n in range(64)
+        ]
+        assert [compiled for _, compiled in answers] == [False] * 64
+        assert engine.calls - calls_before <= 64 // 16
+    finally:
+        await engine.close()
+
+
+async def test_a_runaway_in_a_batch_times_out_alone(sandbox: Sandbox) -> None:
+    """A batch that fails as a whole is run again one by one: only the runaway fails."""
+    source = (
+        'if (input.query.loop) { while (true) {} } return "https://ok.example/?t=" + input.thingId;'
+    )
+    calls = [
+        sandbox.run_async(
+            "flow:runaway",
+            "usr_alice",
+            source,
+            {**INPUT, "thingId": f"thg_{n}", "query": {"loop": "1"} if n in (5, 17) else {}},
+        )
+        for n in range(24)
+    ]
+    outcomes = await asyncio.gather(*calls)
+    kinds = [o.error.kind if o.error else o.url for o in outcomes]
+    assert kinds == [
+        "timeout" if n in (5, 17) else f"https://ok.example/?t=thg_{n}" for n in range(24)
+    ]
+    assert_still_works(sandbox)
 
 
 def test_runs_from_many_threads(sandbox: Sandbox) -> None:

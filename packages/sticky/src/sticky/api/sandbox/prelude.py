@@ -4,9 +4,10 @@ It takes away what routing logic has no use for and could abuse (memory outside 
 timers, weak-reference callbacks), captures console output, and defines the only entry points:
 ``__sticky.compile(source)`` and ``__sticky.run(inputJson)``, which answer a JSON array
 ``[status, value, console, dropped, ms]`` (``compile`` answers ``""`` on success), ``ms``
-being how long the logic ran, measured inside V8. Intrinsics are
-captured first, so logic that tampers with ``JSON`` or ``String`` only garbles its own output,
-which the api process checks anyway.
+being how long the logic ran, measured inside V8; ``__sticky.runMany(inputsJson)`` runs the
+logic on each input of a JSON array in turn and answers a JSON array of those answers.
+Intrinsics are captured first, so logic that tampers with ``JSON`` or ``String`` only garbles
+its own output, which the api process checks anyway.
 """
 
 from __future__ import annotations
@@ -105,6 +106,21 @@ PRELUDE = r"""
   const kind = (value) =>
     value === null ? "null" : isArray(value) ? "an array" : KINDS[typeof value];
 
+  const runOne = (inputJson, parsed) => {
+    started = clock();
+    lines = [];
+    dropped = 0;
+    let result;
+    try {
+      result = logic(inputJson === null ? parsed : parse(inputJson));
+    } catch (error) {
+      return finish("exception", describe(error));
+    }
+    if (typeof result !== "string") return finish("bad-type", kind(result));
+    if (result.length > MAX_URL) return finish("too-long", result.length);
+    return finish("ok", wellFormed(result));
+  };
+
   const sticky = {
     compile(source) {
       started = clock();
@@ -116,18 +132,13 @@ PRELUDE = r"""
       }
     },
     run(inputJson) {
-      started = clock();
-      lines = [];
-      dropped = 0;
-      let result;
-      try {
-        result = logic(parse(inputJson));
-      } catch (error) {
-        return finish("exception", describe(error));
-      }
-      if (typeof result !== "string") return finish("bad-type", kind(result));
-      if (result.length > MAX_URL) return finish("too-long", result.length);
-      return finish("ok", wellFormed(result));
+      return runOne(inputJson);
+    },
+    runMany(inputsJson) {
+      const inputs = parse(inputsJson);
+      const out = [];
+      for (let i = 0; i < inputs.length; i += 1) out[i] = runOne(null, inputs[i]);
+      return stringify(out);
     },
   };
   Object.defineProperty(g, "__sticky", { value: Object.freeze(sticky) });
