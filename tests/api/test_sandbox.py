@@ -477,6 +477,33 @@ def test_runs_from_many_threads(sandbox: Sandbox) -> None:
     assert [o.url for o in outcomes] == [f"https://ok.example/?thing=thg_{n}" for n in range(200)]
 
 
+def test_runs_from_several_event_loops_and_cancelled_callers(sandbox: Sandbox) -> None:
+    """Answers reach each loop's own coroutines; a caller that gave up harms nobody."""
+
+    async def many(lane: int) -> list[str | None]:
+        give_up = asyncio.ensure_future(
+            sandbox.run_async("flow:loops", "usr_alice", OK_SOURCE, INPUT)
+        )
+        await asyncio.sleep(0)
+        give_up.cancel()
+        outcomes = await asyncio.gather(
+            *(
+                sandbox.run_async(
+                    "flow:loops", "usr_alice", OK_SOURCE, {**INPUT, "thingId": f"thg_{lane}_{n}"}
+                )
+                for n in range(100)
+            )
+        )
+        return [o.url for o in outcomes]
+
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda lane: asyncio.run(many(lane)), range(3)))
+    assert answers == [
+        [f"https://ok.example/?thing=thg_{lane}_{n}" for n in range(100)] for lane in range(3)
+    ]
+    assert_still_works(sandbox)
+
+
 def test_oversized_source_is_refused_before_compiling(sandbox: Sandbox) -> None:
     outcome = sandbox.run("flow:huge", "usr_alice", "//" + "x" * 70_000 + "\nreturn 1;", INPUT)
     assert outcome.error is not None

@@ -1,11 +1,12 @@
 """``Sandbox``: the api process's handle on its sandbox worker process, safe from any thread.
 
 Each run is one request frame on the worker's stdin and one reply frame on its stdout; a reader
-thread matches replies to ``concurrent.futures.Future`` objects, which ``run`` waits on and
-``run_async`` awaits. When the worker dies (V8 aborts its process on some allocations) or hangs,
-a new one starts, and the runs the dead one held are sent again, one at a time: a run that
-kills a second worker fails as ``memory``, and ``Culprits`` refuses its logic from then on.
-"""
+thread matches replies to their waiters: a ``concurrent.futures.Future`` that ``run`` waits on,
+or an asyncio future of ``run_async``'s loop, all of one read's answers for a loop handed over
+in one call (a wake-up of the loop costs more than the answer). When the worker dies (V8 aborts
+its process on some allocations) or hangs, a new one starts, and the runs the dead one held are
+sent again, one at a time: a run that kills a second worker fails as ``memory``, and
+``Culprits`` refuses its logic from then on."""
 
 from __future__ import annotations
 
@@ -43,7 +44,27 @@ MAX_FAILED_STARTS = 3
 REVIVE_SECONDS = 10.0
 PIPE_BYTES = 1 << 20
 
-Settled = list[tuple[Future[LogicOutcome], LogicOutcome]]
+
+class _Waiter:
+    """Where a run's outcome goes: a thread's ``Future``, or an asyncio future on its loop."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(
+        self,
+        future: Future[LogicOutcome] | asyncio.Future[LogicOutcome],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.future = future
+        self.loop = loop
+
+    def settle_here(self, outcome: LogicOutcome) -> None:
+        """Sets the outcome from the thread that owns the waiter (its loop's, for asyncio)."""
+        if not self.future.done():
+            self.future.set_result(outcome)
+
+
+Settled = list[tuple[_Waiter, LogicOutcome]]
 
 
 @dataclass(eq=False)
@@ -72,7 +93,7 @@ class _Worker:
 
 @dataclass(eq=False)
 class _Run:
-    future: Future[LogicOutcome]
+    waiter: _Waiter
     frame: bytes
     logic: Logic
     worker: _Worker | None
@@ -117,13 +138,18 @@ class Sandbox:
         self, version_key: str, owner: str, source: str, input: Mapping[str, Any]
     ) -> LogicOutcome:
         """Runs the logic and blocks until its outcome (about the time limit at most)."""
-        return self._submit(version_key, owner, source, input).result()
+        future: Future[LogicOutcome] = Future()
+        self._submit(version_key, owner, source, input, _Waiter(future))
+        return future.result()
 
     async def run_async(
         self, version_key: str, owner: str, source: str, input: Mapping[str, Any]
     ) -> LogicOutcome:
         """Like ``run``, without blocking the event loop; any number may run at once."""
-        return await asyncio.wrap_future(self._submit(version_key, owner, source, input))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[LogicOutcome] = loop.create_future()
+        self._submit(version_key, owner, source, input, _Waiter(future, loop))
+        return await future
 
     def close(self) -> None:
         """Stops the worker; runs still waiting fail, later runs fail at once."""
@@ -131,7 +157,7 @@ class Sandbox:
             self._closed = True
             runs, self._runs = list(self._runs.values()), {}
             worker, self._worker = self._worker, None
-        _settle([(r.future, failed("exception", "the sandbox is closed")) for r in runs])
+        _settle([(r.waiter, failed("exception", "the sandbox is closed")) for r in runs])
         if worker is None:
             return
         worker.close_stdin()
@@ -144,29 +170,30 @@ class Sandbox:
             worker.process.wait()
 
     def _submit(
-        self, key: str, owner: str, source: str, input: Mapping[str, Any]
-    ) -> Future[LogicOutcome]:
-        future: Future[LogicOutcome] = Future()
+        self, key: str, owner: str, source: str, input: Mapping[str, Any], waiter: _Waiter
+    ) -> None:
         if len(source) > MAX_SOURCE:
             message = f"the logic is {len(source)} characters long; the limit is {MAX_SOURCE}"
-            future.set_result(failed("syntax", message))
-            return future
+            waiter.settle_here(failed("syntax", message))
+            return
         input_json = orjson.dumps(input, default=_plain).decode()
+        refused = None
         with self._lock:
             worker = self._worker or self._revive()
-            if worker is None:
-                future.set_result(failed("exception", "the sandbox is not running"))
-                return future
             logic = (owner, key, source)
-            refusal = self._culprits.refusal(logic)
-            if refusal is not None:
-                future.set_result(failed("memory", refusal))
-                return future
-            request_id = next(self._ids)
-            frame = protocol.encode([request_id, owner, key, source, input_json, self._limit_ms])
-            self._runs[request_id] = _Run(future, frame, logic, worker, self._deadline(worker))
-        worker.send(frame)
-        return future
+            if worker is None:
+                refused = failed("exception", "the sandbox is not running")
+            elif (refusal := self._culprits.refusal(logic)) is not None:
+                refused = failed("memory", refusal)
+            else:
+                request_id = next(self._ids)
+                request = [request_id, owner, key, source, input_json, self._limit_ms]
+                frame = protocol.encode(request)
+                self._runs[request_id] = _Run(waiter, frame, logic, worker, self._deadline(worker))
+        if refused is not None:
+            waiter.settle_here(refused)  # on the caller's own thread (its loop's, for asyncio)
+        elif worker is not None:
+            worker.send(frame)
 
     def _revive(self) -> _Worker | None:
         """Under the lock: after workers failed to start, tries another now and then."""
@@ -206,8 +233,13 @@ class Sandbox:
                     data = os.read(worker.stdout, 1 << 16)
                     if not data:
                         break
+                    settled: Settled = []
                     for message in frames.feed(data):
-                        self._deliver(worker, message)
+                        probe = self._deliver(worker, message, settled)
+                        if probe is not None:
+                            _settle(settled, probe)
+                            settled = []
+                    _settle(settled)
                 if time.monotonic() - watched >= WATCH_SECONDS:
                     watched = time.monotonic()
                     self._watch(worker)
@@ -215,23 +247,23 @@ class Sandbox:
             os.close(worker.stdout)
             self._replace(worker)
 
-    def _deliver(self, worker: _Worker, message: list[Any]) -> None:
+    def _deliver(self, worker: _Worker, message: list[Any], settled: Settled) -> _Run | None:
+        """Adds the reply's outcome to ``settled``; answers the next probe to send, if any."""
         if message[0] == protocol.NOTICE_ID:
             self._notice(worker, message[1], message[2])
-            return
+            return None
         request_id, status, value, console, dropped, elapsed_ms, compiled = message
-        settled: Settled = []
         with self._lock:
             run = self._runs.pop(request_id, None)
             if run is None:
-                return
+                return None
             self.compilations += bool(compiled)
             probe = None
             if request_id == self._probe:
                 self._probe = None
                 probe = self._next_probe(settled)
-        settled.append((run.future, from_reply(status, value, console, dropped, elapsed_ms)))
-        _settle(settled, probe)
+        settled.append((run.waiter, from_reply(status, value, console, dropped, elapsed_ms)))
+        return probe
 
     def _notice(self, worker: _Worker, event: str, detail: Any) -> None:
         with self._lock:
@@ -277,7 +309,7 @@ class Sandbox:
                 runs, self._runs = list(self._runs.values()), {}
                 self._suspects.clear()
                 settled = [
-                    (r.future, failed("exception", "the sandbox cannot start")) for r in runs
+                    (r.waiter, failed("exception", "the sandbox cannot start")) for r in runs
                 ]
                 probe = None
             else:
@@ -300,7 +332,7 @@ class Sandbox:
                 continue
             del self._runs[request_id]
             self._culprits.ban(run.logic)
-            settled.append((run.future, failed("memory", CRASHED)))
+            settled.append((run.waiter, failed("memory", CRASHED)))
         return self._next_probe(settled)
 
     def _next_probe(self, settled: Settled) -> _Run | None:
@@ -313,7 +345,7 @@ class Sandbox:
             refusal = self._culprits.refusal(run.logic)
             if refusal is not None:
                 del self._runs[request_id]
-                settled.append((run.future, failed("memory", refusal)))
+                settled.append((run.waiter, failed("memory", refusal)))
                 continue
             run.worker = self._worker
             run.deadline = self._deadline(self._worker)
@@ -323,11 +355,24 @@ class Sandbox:
 
 
 def _settle(settled: Settled, probe: _Run | None = None) -> None:
-    for future, outcome in settled:
-        with contextlib.suppress(InvalidStateError):
-            future.set_result(outcome)
+    """Hands outcomes to their waiters from any thread: one call per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, Settled] = {}
+    for waiter, outcome in settled:
+        if waiter.loop is None:
+            with contextlib.suppress(InvalidStateError):
+                waiter.future.set_result(outcome)
+        else:
+            by_loop.setdefault(waiter.loop, []).append((waiter, outcome))
+    for loop, answers in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle_here, answers)
     if probe is not None and probe.worker is not None:
         probe.worker.send(probe.frame)
+
+
+def _settle_here(settled: Settled) -> None:
+    for waiter, outcome in settled:
+        waiter.settle_here(outcome)
 
 
 def _plain(value: object) -> object:
