@@ -121,6 +121,25 @@ async def test_malformed_json_is_a_bad_request(settings: Settings, events_db: st
         assert await ev.everything() == []
 
 
+async def test_a_body_that_is_not_a_batch_is_refused(settings: Settings, events_db: str) -> None:
+    async with running_events(settings, events_db) as ev:
+        headers = {**ev.signer.owner("usr_a"), "Content-Type": "application/json"}
+        for body, status, slug in (
+            (b"", 400, "missing-body"),
+            (b"  ", 400, "missing-body"),
+            (b'{"type": "TO_DO"}', 422, "validation-error"),
+            (b"[]", 422, "validation-error"),
+            (b"[1,]", 400, "malformed-json"),
+        ):
+            answer = await ev.client.post("/v1/events", content=body, headers=headers)
+            problem(answer, status, slug)
+        assert await ev.everything() == []
+        spec = (await ev.client.get("/openapi.json")).json()
+        schema = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+        assert schema["schema"]["items"] == {"$ref": "#/components/schemas/EventIn"}
+        assert "EventIn" in spec["components"]["schemas"]
+
+
 async def test_an_unreachable_store_is_a_503_not_a_500(settings: Settings, tmp_path: Path) -> None:
     never_migrated = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     async with running_events(settings, never_migrated) as ev:
