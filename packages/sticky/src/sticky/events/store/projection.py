@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -139,8 +139,13 @@ _POSTGRES_UPSERT = (
 )
 
 
+_UTC_OFFSET = timedelta(0)
+
+
 def sqlite_time(moment: datetime) -> str:
     """How SQLAlchemy's DateTime stores a (naive UTC) time on SQLite: text in one width."""
+    if moment.utcoffset() == _UTC_OFFSET:  # already UTC, as nearly every event is
+        return moment.isoformat(" ", "microseconds")[:26]
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 

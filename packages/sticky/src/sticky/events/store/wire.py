@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from sticky.events.domain import NewEvent, StoredEvent
 
+_UTC_OFFSET = timedelta(0)
+
 
 def iso_z(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds and 'Z': one width, so text order is time order."""
+    if moment.utcoffset() == _UTC_OFFSET:  # already UTC, as nearly every event is
+        return moment.isoformat(timespec="microseconds")[:26] + "Z"
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
