@@ -78,6 +78,13 @@ class Platform:
         assert response.is_success, response.text
         return int(response.json()["position"])
 
+    async def head(self) -> int:
+        """The log's last position."""
+        async with httpx.AsyncClient(base_url=self.events_url) as client:
+            response = await client.get("/v1/events/head", headers=await self.headers())
+        assert response.is_success, response.text
+        return int(response.json()["position"])
+
     async def messages(self) -> list[dict[str, Any]]:
         async with httpx.AsyncClient(base_url=self.mail_url) as client:
             response = await client.get(

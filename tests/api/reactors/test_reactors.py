@@ -37,7 +37,9 @@ async def world(tmp_path: Path) -> AsyncIterator[tuple[RunningApi, Platform]]:
 
 
 @contextlib.asynccontextmanager
-async def reacting(api: RunningApi, services: Platform) -> AsyncIterator[Reactors]:
+async def reacting(
+    api: RunningApi, services: Platform, timing: FollowerTiming = FAST
+) -> AsyncIterator[Reactors]:
     settings: Settings = api.state.settings
     outgoing = OutgoingPolicy(allow_private=True, require_https=False, timeout=POLICY.timeout)
     reactors = Reactors(
@@ -48,7 +50,7 @@ async def reacting(api: RunningApi, services: Platform) -> AsyncIterator[Reactor
         headers=services.headers,
         policy=POLICY,
         deliver=outgoing.deliver,
-        timing=FAST,
+        timing=timing,
     )
     reactors.start()
     try:

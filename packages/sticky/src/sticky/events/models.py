@@ -113,6 +113,10 @@ class Checkpoint(_Wire):
     position: int
 
 
+class Head(_Wire):
+    position: int = Field(description="The log's last position (0 when it is empty).")
+
+
 class SetCheckpoint(_Wire):
     model_config = ConfigDict(extra="forbid")
 

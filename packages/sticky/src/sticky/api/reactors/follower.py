@@ -1,4 +1,4 @@
-"""Following a durable subscription of the events service, and reading a stream's events.
+"""Following a durable subscription of the events service; reading a stream and the log's head.
 
 A :class:`Follower` asks ``/v1/events/subscribe?subscription=<name>`` for every event after the
 subscription's checkpoint (NDJSON), hands them to its handler in batches (whatever has arrived
@@ -6,6 +6,11 @@ while the previous batch was handled), and saves the checkpoint after they are h
 most twice a second. Killed at any moment, it starts again from the last saved checkpoint: the
 handler sees an event at least once, so it must be idempotent. A handler that raises stops
 the batch from counting as handled; the follower reconnects (with backoff) and gets it again.
+
+It asks for fixed ``types``, or for those :class:`~sticky.api.reactors.wanted.WantedTypes`
+chooses: checked again at each checkpoint, a change reconnects at once with the new filter
+(and no stream at all while nothing is wanted), and the checkpoint saved is the one that
+choice says is safe.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import httpx
 import orjson
 import structlog
 
+from sticky.api.reactors.wanted import WantedTypes
 from sticky.kernel.waiting import cancel_and_wait, within
 
 log = structlog.get_logger("sticky.api.reactors")
@@ -48,7 +54,7 @@ class Follower:
         headers: Headers,
         handle: Handler,
         *,
-        types: Sequence[str] = (),
+        types: Sequence[str] | WantedTypes = (),
         timing: FollowerTiming | None = None,
         forget_token: Callable[[], None] = lambda: None,
     ) -> None:
@@ -56,12 +62,13 @@ class Follower:
         self._events = events
         self._headers = headers
         self._handle = handle
-        self._types = tuple(types)
+        self.wanted = types if isinstance(types, WantedTypes) else None
+        self._types = () if isinstance(types, WantedTypes) else tuple(types)
         self._timing = timing or FollowerTiming()
         self._forget_token = forget_token
         self.position: int | None = None  # the last position handled
         self._saved: int | None = None
-        self._saved_at = 0.0
+        self._ticked_at = 0.0
         self.handled = 0  # events handed to the handler (replays included)
 
     async def run(self) -> None:
@@ -88,24 +95,44 @@ class Follower:
             await asyncio.sleep(delay)
 
     async def follow_once(self) -> None:
-        """One connection: catch up, then follow, until it ends or fails."""
+        """Catch up, then follow, until the connection ends or fails; a change of the types
+        wanted reconnects at once."""
         if self.position is None:
             self.position = self._saved = await self._checkpoint()
+        await self._check()
+        while await self._connection():
+            pass
+
+    async def _connection(self) -> bool:
+        """One connection (none while nothing is wanted); True: reconnect, the types changed."""
+        assert self.position is not None
+        if self.wanted is not None and self.wanted.nothing:
+            return await self._idle()
         params: dict[str, Any] = {"subscription": self.name, "after": self.position}
-        if self._types:
-            params["type"] = ",".join(self._types)
+        types = self._types if self.wanted is None else self.wanted.types
+        if types:
+            params["type"] = ",".join(sorted(types))
         headers = {**(await self._headers()), "Accept": NDJSON}
         timeout = httpx.Timeout(10.0, read=self._timing.read_timeout_seconds)
         async with self._events.stream(
             "GET", "/v1/events/subscribe", params=params, headers=headers, timeout=timeout
         ) as response:
-            self._check(response)
+            self._check_answer(response)
             queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self._timing.max_batch * 4)
             reader = asyncio.create_task(self._read(response, queue))
             try:
-                await self._consume(queue)
+                return await self._consume(queue)
             finally:
                 await cancel_and_wait(reader)
+
+    async def _idle(self) -> bool:
+        """Wait, checking, until something is wanted; the checkpoint follows the head."""
+        assert self.wanted is not None
+        while self.wanted.nothing:
+            await self._save()
+            await asyncio.sleep(self._timing.checkpoint_seconds)
+            await self._check()
+        return True
 
     async def _read(self, response: httpx.Response, queue: asyncio.Queue[object]) -> None:
         try:
@@ -115,12 +142,14 @@ class Follower:
         except Exception as exc:
             await queue.put(exc)
 
-    async def _consume(self, queue: asyncio.Queue[object]) -> None:
+    async def _consume(self, queue: asyncio.Queue[object]) -> bool:
+        """Hand over batches until the stream ends (False) or the types wanted change (True)."""
         while True:
             try:
                 first = await within(self._timing.checkpoint_seconds, queue.get())
             except TimeoutError:
-                await self._save()
+                if await self._tick():
+                    return True
                 continue
             batch, ended = [first], False
             while len(batch) < self._timing.max_batch and not queue.empty():
@@ -138,9 +167,9 @@ class Follower:
             await self._handle_batch(events)
             if ended:
                 await self._save()
-                return
-            if time.monotonic() - self._saved_at >= self._timing.checkpoint_seconds:
-                await self._save()
+                return False
+            if await self._tick():
+                return True
 
     async def _handle_batch(self, events: list[Event]) -> None:
         if not events:
@@ -153,21 +182,45 @@ class Follower:
         response = await self._events.get(
             f"/v1/events/subscriptions/{self.name}", headers=await self._headers()
         )
-        self._check(response)
+        self._check_answer(response)
         return int(response.json()["position"])
 
+    async def _tick(self) -> bool:
+        """At most once per ``checkpoint_seconds``: check the types wanted, then save the
+        checkpoint. True: the types changed, reconnect."""
+        if time.monotonic() - self._ticked_at < self._timing.checkpoint_seconds:
+            return False
+        changed = await self._check()
+        await self._save()
+        return changed
+
+    async def _check(self) -> bool:
+        """Ask again which types are wanted (when they can change); True if they did."""
+        self._ticked_at = time.monotonic()
+        if self.wanted is None or self.position is None:
+            return False
+        check = await self.wanted.check(self.position)
+        self.position = check.position
+        if check.changed:
+            types = None if self.wanted.types is None else sorted(self.wanted.types)
+            log.info("following these types", subscription=self.name, types=types)
+        return check.changed
+
     async def _save(self) -> None:
-        if self.position is None or self.position == self._saved:
+        if self.position is None:
+            return
+        safe = self.position if self.wanted is None else self.wanted.safe(self.position)
+        if safe == self._saved:
             return
         response = await self._events.put(
             f"/v1/events/subscriptions/{self.name}",
-            json={"position": self.position},
+            json={"position": safe},
             headers=await self._headers(),
         )
-        self._check(response)
-        self._saved, self._saved_at = self.position, time.monotonic()
+        self._check_answer(response)
+        self._saved = safe
 
-    def _check(self, response: httpx.Response) -> None:
+    def _check_answer(self, response: httpx.Response) -> None:
         if response.status_code == 401:
             self._forget_token()
         if not response.is_success:
@@ -204,3 +257,25 @@ class StreamReader:
             cursor = page.get("nextCursor")
             if not page.get("hasMore") or cursor is None:
                 return found
+
+
+class LogHead:
+    """Reads the log's last position (``/v1/events/head``), as a service."""
+
+    def __init__(
+        self,
+        events: httpx.AsyncClient,
+        headers: Headers,
+        forget_token: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._events = events
+        self._headers = headers
+        self._forget_token = forget_token
+
+    async def read(self) -> int:
+        response = await self._events.get("/v1/events/head", headers=await self._headers())
+        if response.status_code == 401:
+            self._forget_token()
+        if not response.is_success:
+            raise EventsUnavailable(f"the events service answered {response.status_code}")
+        return int(response.json()["position"])

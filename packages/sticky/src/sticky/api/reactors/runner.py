@@ -2,7 +2,9 @@
 
 Every replica runs them. Two replicas following the same subscription both handle each event;
 that is safe (a delivery is queued once per endpoint and event, a receipt is sent once per
-idempotency key) and only costs some repeated work.
+idempotency key) and only costs some repeated work. The receipts follower asks for the payment
+outcome types; the webhooks follower for the types enabled endpoints want (see
+:mod:`sticky.api.reactors.wanted`), so a replica streams nothing that no endpoint wants.
 """
 
 from __future__ import annotations
@@ -13,8 +15,15 @@ import httpx
 import structlog
 
 from sticky.api.reactors import receipts, webhooks
-from sticky.api.reactors.follower import Follower, FollowerTiming, Headers, StreamReader
+from sticky.api.reactors.follower import (
+    Follower,
+    FollowerTiming,
+    Headers,
+    LogHead,
+    StreamReader,
+)
 from sticky.api.reactors.mailer import Mailer, MailRefused, MailUnavailable
+from sticky.api.reactors.wanted import WantedTypes
 from sticky.api.store import Store
 from sticky.api.webhooks import Webhooks
 from sticky.api.webhooks.deliveries import Disabled
@@ -58,12 +67,14 @@ class Reactors:
             self.webhooks.endpoints, self.webhooks.deliveries, bodies, self.webhooks.sender.wake
         )
         self.receipt_reactor = receipts.ReceiptReactor(store, streams, self.mailer)
+        head = LogHead(self._events, self._headers, forget)
         self.followers = [
             Follower(
                 webhooks.SUBSCRIPTION,
                 self._events,
                 self._headers,
                 self.webhook_reactor.handle,
+                types=WantedTypes(head.read, self.webhooks.endpoints.wanted_types),
                 timing=timing,
                 forget_token=forget,
             ),

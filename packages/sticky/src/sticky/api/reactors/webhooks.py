@@ -1,7 +1,8 @@
 """The webhooks reactor: every event a user's endpoints want becomes a queued delivery.
 
-It follows the durable subscription ``webhooks`` (every event of every user) and, per batch,
-asks the database once for the enabled endpoints of the batch's users. An endpoint receives
+It follows the durable subscription ``webhooks`` (the events of every user, of the types some
+enabled endpoint wants: :mod:`sticky.api.reactors.wanted`) and, per batch, asks the database
+once for the enabled endpoints of the batch's users. An endpoint receives
 the events of the types it names (or all, ``*``) created after it was. The body,
 ``{event, payment, flow, sticky, session}``, is built once, here, and queued in the api's
 database with its endpoint; the unique ``(endpoint, event)`` makes a replayed event a no-op.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -232,6 +233,15 @@ class EndpointStore:
                 endpoint = _endpoint(row)
                 found.setdefault(endpoint.user_id, []).append(endpoint)
         return found
+
+    async def wanted_types(self) -> frozenset[str]:
+        """Every type some enabled endpoint of any user wants (with ``*`` if one wants all)."""
+        t = webhook_endpoints
+        # As text: PostgreSQL's json has no equality, so DISTINCT needs its text form.
+        lists = sa.select(sa.cast(t.c.event_types, sa.Text)).where(t.c.enabled.is_(True))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(lists.distinct())).scalars().all()
+        return frozenset(name for text in rows for name in orjson.loads(text))
 
     async def signing_keys(self, endpoint_id: str, now: datetime) -> SigningKeys | None:
         t = webhook_endpoints

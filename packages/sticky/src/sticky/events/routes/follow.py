@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from sticky.events.domain import STREAM_PATTERN, StoredEvent
 from sticky.events.live import follow, framed
-from sticky.events.models import Checkpoint, SetCheckpoint
+from sticky.events.models import Checkpoint, Head, SetCheckpoint
 from sticky.events.routes.log import NDJSON, Filter
 from sticky.events.service import Caller, EventsDep
 from sticky.events.wire import event_json, ndjson_line
@@ -55,6 +55,13 @@ async def subscribe(
         return StreamingResponse(body, media_type=NDJSON, headers=STREAM_HEADERS)
     body = framed(items, _sse, b": keep-alive\n\n")
     return StreamingResponse(body, media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+@router.get("/head", response_model=Head)
+async def head(principal: Caller, events: EventsDep) -> Head:
+    """The log's last position (0 when it is empty), for subscribers choosing their types."""
+    _services_only(principal)
+    return Head(position=await events.store.last_position())
 
 
 @router.get("/subscriptions/{name}", response_model=Checkpoint)

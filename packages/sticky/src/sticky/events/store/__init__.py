@@ -29,7 +29,7 @@ from sticky.events.domain import (
 from sticky.events.store import projection, reads
 from sticky.events.store.errors import StoreUnavailable
 from sticky.events.store.stats import stats as answer_stats
-from sticky.events.store.tables import checkpoints, events, metadata
+from sticky.events.store.tables import checkpoints, metadata
 from sticky.events.store.writer import GroupWriter
 from sticky.kernel.database import add_sqlite_pragmas, create_engine, is_sqlite, sync_url
 from sticky.kernel.migrations import current_revision, head_revision
@@ -118,9 +118,7 @@ class SqlEventStore:
 
     async def last_position(self) -> int:
         with _translated():
-            async with self._reads.connect() as conn:
-                last = await conn.scalar(sa.select(sa.func.max(events.c.position)))
-        return int(last or 0)
+            return await reads.last_position(self._reads)
 
     async def get_checkpoint(self, name: str) -> int | None:
         with _translated():

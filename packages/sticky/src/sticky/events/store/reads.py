@@ -14,6 +14,9 @@ from sticky.events.store.wire import stored_event
 
 # Everything but the stored wire form, which only exports need.
 FIELDS = [column for column in events.c if column.name != "body"]
+# The log's head: the primary key's last entry (SQLite and PostgreSQL both answer max() of
+# an indexed column from the end of its B-tree, not by a scan).
+HEAD = sa.select(sa.func.max(events.c.position))
 # Rows per query of an export: each becomes one chunk of NDJSON (about 2 MiB).
 EXPORT_BATCH = 5000
 
@@ -53,6 +56,11 @@ async def read(engine: AsyncEngine, where: EventFilter, limit: int) -> list[Stor
     async with engine.connect() as conn:
         rows = (await conn.execute(statement)).all()
     return [stored_event(row._mapping) for row in rows]
+
+
+async def last_position(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(HEAD) or 0)
 
 
 async def read_stream(
