@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ import pytest
 import uvicorn
 
 from sticky.events.app import create_app
-from sticky.events.live import Timing
+from sticky.events.domain import EventFilter, NewEvent, StoredEvent
+from sticky.events.live import Appends, Timing, follow
+from sticky.events.store import open_store
 from sticky.kernel.settings import Settings
 from sticky.kernel.tokens import TokenVerifier, public_jwk
 from tests.conftest import free_port
@@ -226,3 +229,43 @@ async def test_sigterm_ends_open_subscriptions_at_once(tmp_path: Path) -> None:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+async def test_a_selective_follower_reads_on_from_the_head_not_from_its_last_match(
+    events_db: str,
+) -> None:
+    """Few matches among many events: each read starts past what the previous one skipped."""
+    store = open_store(events_db)
+    afters: list[int] = []
+    read = store.read
+
+    async def recorded(where: EventFilter, limit: int) -> list[StoredEvent]:
+        afters.append(where.after)
+        return await read(where, limit)
+
+    store.read = recorded  # type: ignore[method-assign]
+    now = datetime.now(UTC)
+
+    def event(n: int, kind: str) -> NewEvent:
+        return NewEvent(id=f"evt_{n}", type=kind, user_id=ANN, created_at=now)
+
+    appends = Appends()
+    where = EventFilter(user_id=None, types=("SESSION_CART_PAY",))
+    items = follow(store, where, appends, Timing(poll_seconds=0.05))
+    try:
+        await store.append([event(0, "SESSION_CART_PAY")])
+        await store.append([event(n, "SESSION_READ") for n in range(1, 301)])
+        first = await anext(items)
+        assert first is not None and first.id == "evt_0"
+        reading = asyncio.ensure_future(anext(items))
+        await asyncio.sleep(0.2)  # a few polls find nothing new
+        await store.append([event(301, "SESSION_CART_PAY")])
+        appends.notify()
+        second = await reading
+        assert second is not None and second.id == "evt_301"
+        assert afters[0] == 0
+        assert set(afters[1:]) == {301}, afters  # never 1 again: the reads went on from the head
+    finally:
+        appends.stop()
+        await items.aclose()
+        await store.close()

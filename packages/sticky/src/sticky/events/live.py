@@ -95,12 +95,20 @@ Item = StoredEvent | None  # None: nothing new for a while, send a heartbeat
 async def follow(
     store: EventStore, where: EventFilter, appends: Appends, timing: Timing
 ) -> AsyncIterator[Item]:
-    """Every matching event after ``where.after`` in position order, then each new one."""
+    """Every matching event after ``where.after`` in position order, then each new one.
+
+    A filter can match few events of many (a type among the taps): each read then starts from
+    the head read just before it, not from the last match, or every wake-up would walk every
+    event since that match again. That is safe because positions become visible in order: a
+    read that began after the head was read sees every event up to it, so when it returns
+    less than a page, no match up to the head is left.
+    """
     position = where.after
     loop = asyncio.get_running_loop()
     quiet_since = loop.time()
     while not appends.stopping.is_set():
         mark = appends.mark()
+        head = await store.last_position()
         events = await store.read(replace(where, after=position), BATCH)
         for event in events:
             yield event
@@ -109,6 +117,7 @@ async def follow(
             quiet_since = loop.time()
             if len(events) == BATCH:
                 continue
+        position = max(position, head)
         if loop.time() - quiet_since >= timing.heartbeat_seconds:
             quiet_since = loop.time()
             yield None
