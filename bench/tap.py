@@ -226,9 +226,17 @@ def main() -> None:
                 [with_logic["id"], returning["id"], no_logic["id"], loaded["id"]],
                 taps,
             )
+            problems = [
+                record
+                for record in stack.logs()
+                if record.get("level") in ("error", "critical")
+                or str(record.get("status", "")).startswith("5")
+            ]
         finally:
             stack.stop()
 
+    for record in problems[:10]:  # why a tap was not a 302, when one was not
+        print("logged:", orjson.dumps(record).decode()[:600])
     print()
     shape = f"{options.connections} connections, {options.seconds} s"
     print(f"| run ({shape}) | taps/s | p50 | p99 | mean | errors |")
