@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import pytest
 import sqlalchemy as sa
 
-from sticky.events.store import SqlEventStore, open_store, reads
-from sticky.kernel.migrations import upgrade
+from sticky.events.store import SqlEventStore, reads
 from sticky.kernel.settings import Settings
 from tests.events.api_support import migrated, problem, running_events
 
@@ -19,16 +15,6 @@ ANN = "usr_ann"
 @pytest.fixture
 async def events_db(database_url: str) -> str:
     return await migrated(database_url)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlEventStore]:
-    await asyncio.to_thread(upgrade, "sticky.events", database_url)
-    store = open_store(database_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def test_the_head_is_the_last_position_for_services(

@@ -7,11 +7,9 @@ import asyncio
 import itertools
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -25,16 +23,6 @@ ALICE, BOB = "usr_alice", "usr_bob"
 # Midnight, so that whole days and the hours around them are both exercised.
 DAY0 = datetime(2026, 12, 1, tzinfo=UTC)
 TYPES = ("SESSION_READ", "SESSION_CART_PAY", "X_DOOR_OPENED")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlEventStore]:
-    await asyncio.to_thread(upgrade, "sticky.events", database_url)
-    store = open_store(database_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def random_events(seed: int, count: int) -> list[NewEvent]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,16 +33,6 @@ from sticky.kernel.migrations import upgrade
 
 T0 = datetime(2026, 12, 4, 16, 20, 0, 123456, tzinfo=UTC)
 ALICE, BOB = "usr_alice", "usr_bob"
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlEventStore]:
-    await asyncio.to_thread(upgrade, "sticky.events", database_url)
-    store = open_store(database_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def event(n: int | str, user: str = ALICE, **fields: Any) -> NewEvent:
