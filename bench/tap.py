@@ -226,6 +226,12 @@ def main() -> None:
                 [with_logic["id"], returning["id"], no_logic["id"], loaded["id"]],
                 taps,
             )
+            logic_errors = httpx.get(
+                f"{stack.base_url}/v1/events",
+                params={"type": "LOGIC_ERROR", "limit": 1000},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=60,
+            ).json()["data"]
             problems = [
                 record
                 for record in stack.logs()
@@ -237,6 +243,8 @@ def main() -> None:
 
     for record in problems[:10]:  # why a tap was not a 302, when one was not
         print("logged:", orjson.dumps(record).decode()[:600])
+    for event in logic_errors[:10]:
+        print("LOGIC_ERROR:", orjson.dumps(event["customData"]).decode()[:600])
     print()
     shape = f"{options.connections} connections, {options.seconds} s"
     print(f"| run ({shape}) | taps/s | p50 | p99 | mean | errors |")
@@ -260,6 +268,7 @@ def main() -> None:
     print(f"routing logic per tap (mean latency, logic - no logic): {logic_cost:.2f} ms")
     print(f"taps answered (wrk, warm-up included, + 1 setup tap): {taps:,}")
     print(f"SESSION_READ events stored: {stored:,}")
+    print(f"LOGIC_ERROR events stored: {len(logic_errors):,}")
 
 
 if __name__ == "__main__":
