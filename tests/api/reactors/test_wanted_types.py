@@ -132,6 +132,30 @@ async def test_an_endpoint_for_payments_is_not_streamed_the_taps(
     assert request.json()["event"]["type"] == PAY
 
 
+async def reads_endpoint_between_checks(
+    api: RunningApi,
+    services: Platform,
+    webhooks: Follower,
+    taps: Receiver,
+    payments: Receiver,
+    *,
+    before: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Between two checks of a follower that wants payments: ``before`` reads, an endpoint
+    for reads, two reads, then a payment, handled. Answers the two reads and the payment."""
+    assert webhooks.wanted is not None
+    await just_checked(webhooks.wanted)
+    if before:
+        await reads(services, before)  # before the endpoint: not its
+    await endpoint(api, ANN, taps.url, [READ])
+    after = await reads(services, 2)
+    stream, events = payment_events(ANN, application_id=None)
+    paid: dict[str, Any] = (await services.append(stream, *events))[1]
+    await payments.wait_for(1)
+    await reached(webhooks, paid["position"])
+    return after, paid
+
+
 async def test_an_endpoint_made_while_following_gets_every_event_after_it(
     world: tuple[RunningApi, Platform],
 ) -> None:
@@ -141,14 +165,9 @@ async def test_an_endpoint_made_while_following_gets_every_event_after_it(
         await endpoint(api, ANN, payments.url, [PAY])
         async with reacting(api, services, SLOW) as reactors:
             webhooks, wanted = follower(reactors)
-            await just_checked(wanted)
-            await reads(services, 1)  # before the endpoint: not its
-            await endpoint(api, ANN, taps.url, [READ])
-            after = await reads(services, 2)
-            stream, events = payment_events(ANN, application_id=None)
-            paid = (await services.append(stream, *events))[1]
-            await payments.wait_for(1)
-            await reached(webhooks, paid["position"])
+            after, paid = await reads_endpoint_between_checks(
+                api, services, webhooks, taps, payments, before=1
+            )
             # The follower has gone past the reads without them: it has not checked since.
             assert wanted.types == frozenset({PAY}) and webhooks.handled == 1
             await taps.wait_for(2)
@@ -168,13 +187,9 @@ async def test_a_restart_before_the_follower_noticed_an_endpoint_skips_nothing(
         await endpoint(api, ANN, payments.url, [PAY])
         async with reacting(api, services, SLOW) as reactors:
             webhooks, wanted = follower(reactors)
-            await just_checked(wanted)
-            await endpoint(api, ANN, taps.url, [READ])
-            after = await reads(services, 2)
-            stream, events = payment_events(ANN, application_id=None)
-            paid = (await services.append(stream, *events))[1]
-            await payments.wait_for(1)
-            await reached(webhooks, paid["position"])
+            after, paid = await reads_endpoint_between_checks(
+                api, services, webhooks, taps, payments, before=0
+            )
             assert wanted.types == frozenset({PAY})  # stopped before it noticed
             await asyncio.sleep(0.1)  # the payment's attempt is over
         # It had handled past the reads, but saved no further than the head it had confirmed.
