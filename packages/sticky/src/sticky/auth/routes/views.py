@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import functools
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sticky.auth.credentials import masked
 from sticky.auth.models import AccessTokenOut, KeyOut, TeamMemberOut, TokenPairOut, UserOut
 from sticky.auth.sessions import TokenPair
 from sticky.auth.store import ApiKey, TeamMember, User
 from sticky.auth.tokens import AccessToken
+from sticky.kernel.bodies import in_body, json_body
 
 FORM = "application/x-www-form-urlencoded"
 Model = TypeVar("Model", bound=BaseModel)
@@ -72,20 +74,18 @@ def is_form(request: Request) -> bool:
 async def read_body(request: Request, model: type[Model]) -> Model:
     """The body as ``model``, from JSON or from an HTML form; errors as FastAPI's would be."""
     raw = await request.body()
+    if not is_form(request):
+        return json_body(raw, cast("TypeAdapter[Model]", _adapter(model)))
+    fields = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
     try:
-        if is_form(request):
-            fields = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
-            return model.model_validate(dict(fields))
-        if not raw.strip():
-            raise RequestValidationError(
-                [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
-            )
-        return model.model_validate_json(raw)
+        return model.model_validate(dict(fields))
     except ValidationError as exc:
-        errors: list[dict[str, Any]] = [
-            {**error, "loc": ("body", *error["loc"])} for error in exc.errors()
-        ]
-        raise RequestValidationError(errors) from None
+        raise RequestValidationError(in_body(exc.errors())) from None
+
+
+@functools.cache
+def _adapter(model: type[BaseModel]) -> TypeAdapter[BaseModel]:
+    return TypeAdapter(model)
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from sticky.events.domain import EventFilter, StatsQuery
 from sticky.events.models import AppendResult, EventBatch, EventIn, RefId, check_type
@@ -25,6 +23,7 @@ from sticky.events.service import (
     to_new_events,
 )
 from sticky.events.wire import event_json
+from sticky.kernel.bodies import json_body
 from sticky.kernel.problems import FieldError, validation_failed
 from sticky.kernel.service import json_response
 
@@ -94,34 +93,6 @@ _BATCH_SCHEMA = _BATCH.json_schema(ref_template="#/components/schemas/{model}")
 _BATCH_SCHEMA.pop("$defs", None)  # EventIn is among the components (the streams' body has it)
 
 
-async def _event_batch(request: Request) -> list[EventIn]:
-    """The body as a batch, parsed and validated in one pass (FastAPI's ``request.json()``
-    then validation cost twice as much, most of an append's time in the service).
-
-    Only a body that pass refuses as JSON is parsed again with the standard library, so errors
-    stay FastAPI's: a lone surrogate, say, is valid JSON that ``customData`` then refuses.
-    """
-    raw = await request.body()
-    if not raw.strip():
-        missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
-        raise RequestValidationError([missing])
-    try:
-        return _BATCH.validate_json(raw)
-    except ValidationError as exc:
-        errors: list[Any] = exc.errors()
-    if any(error["type"] == "json_invalid" for error in errors):
-        try:
-            parsed = json.loads(raw)
-        except ValueError as exc:
-            invalid = {"type": "json_invalid", "loc": ("body",), "ctx": {"error": str(exc)}}
-            raise RequestValidationError([invalid]) from None
-        try:
-            return _BATCH.validate_python(parsed)
-        except ValidationError as exc:
-            errors = exc.errors()
-    raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in errors])
-
-
 @router.post(
     "",
     status_code=201,
@@ -135,7 +106,7 @@ async def _event_batch(request: Request) -> list[EventIn]:
 )
 async def append_events(request: Request, principal: Caller, events: EventsDep) -> Response:
     """Append 1 to 10,000 events atomically; ids already stored are acknowledged again."""
-    body = await _event_batch(request)
+    body = json_body(await request.body(), _BATCH)
     batch = to_new_events(principal, body, now=events.now())
     done = await events.append(batch)
     return json_response(appended_json(done), status_code=201)
