@@ -316,13 +316,12 @@ class Engine:
         assert isolate is not None
         code = f"__sticky.run({orjson.dumps(input_json).decode()})"
         self.calls += 1
-        too_long = f"the logic ran longer than {limit * 1000:g} ms"
         try:
             async with _Deadline(self._loop, limit + max(limit * STOP_GRACE, STOP_GRACE_MIN)):
                 raw = await isolate.racer.eval_cancelable(code)
         except TimeoutError:
             self._stop(entry, tag)
-            return "timeout", too_long, [], 0
+            return "timeout", _too_long(limit), [], 0
         except JSOOMException:
             self._stop(entry, tag)
             return "memory", "the logic used more memory than allowed", [], 0
@@ -469,8 +468,12 @@ def _within_limit(entry: _Entry, decoded: tuple[Reply, float], limit: float) -> 
     reply, ran_ms = decoded
     entry.run_ms = ran_ms if entry.run_ms is None else 0.8 * entry.run_ms + 0.2 * ran_ms
     if ran_ms > limit * 1000:
-        return "timeout", f"the logic ran longer than {limit * 1000:g} ms", reply[2], reply[3]
+        return "timeout", _too_long(limit), reply[2], reply[3]
     return reply
+
+
+def _too_long(limit: float) -> str:
+    return f"the logic ran longer than {limit * 1000:g} ms"
 
 
 def _decode(raw: object) -> tuple[Reply, float] | None:
