@@ -269,3 +269,35 @@ async def test_a_selective_follower_reads_on_from_the_head_not_from_its_last_mat
         appends.stop()
         await items.aclose()
         await store.close()
+
+
+async def test_an_unfiltered_follower_does_not_read_the_head(events_db: str) -> None:
+    """Its last event is the head: the extra query would be spent on every wake-up."""
+    store = open_store(events_db)
+    heads = 0
+    last_position = store.last_position
+
+    async def counted() -> int:
+        nonlocal heads
+        heads += 1
+        return await last_position()
+
+    store.last_position = counted  # type: ignore[method-assign]
+    now = datetime.now(UTC)
+    appends = Appends()
+    items = follow(store, EventFilter(user_id=ANN), appends, Timing(poll_seconds=0.05))
+    try:
+        await store.append([NewEvent(id="evt_1", type="TO_DO", user_id=ANN, created_at=now)])
+        first = await anext(items)
+        assert first is not None and first.id == "evt_1"
+        reading = asyncio.ensure_future(anext(items))
+        await asyncio.sleep(0.2)
+        await store.append([NewEvent(id="evt_2", type="TO_DO", user_id=ANN, created_at=now)])
+        appends.notify()
+        second = await reading
+        assert second is not None and second.id == "evt_2"
+        assert heads == 0
+    finally:
+        appends.stop()
+        await items.aclose()
+        await store.close()

@@ -104,11 +104,13 @@ async def follow(
     less than a page, no match up to the head is left.
     """
     position = where.after
+    # Only a filter beyond the user can skip events: without one, the last match is the head.
+    selective = replace(where, after=0) != EventFilter(user_id=where.user_id)
     loop = asyncio.get_running_loop()
     quiet_since = loop.time()
     while not appends.stopping.is_set():
         mark = appends.mark()
-        head = await store.last_position()
+        head = await store.last_position() if selective else 0
         events = await store.read(replace(where, after=position), BATCH)
         for event in events:
             yield event
