@@ -117,7 +117,7 @@ class Follower:
         async with self._events.stream(
             "GET", "/v1/events/subscribe", params=params, headers=headers, timeout=timeout
         ) as response:
-            self._check_answer(response)
+            check_answer(response, self._forget_token)
             queue: asyncio.Queue[object] = asyncio.Queue(maxsize=self._timing.max_batch * 4)
             reader = asyncio.create_task(self._read(response, queue))
             try:
@@ -182,7 +182,7 @@ class Follower:
         response = await self._events.get(
             f"/v1/events/subscriptions/{self.name}", headers=await self._headers()
         )
-        self._check_answer(response)
+        check_answer(response, self._forget_token)
         return int(response.json()["position"])
 
     async def _tick(self) -> bool:
@@ -217,14 +217,17 @@ class Follower:
             json={"position": safe},
             headers=await self._headers(),
         )
-        self._check_answer(response)
+        check_answer(response, self._forget_token)
         self._saved = safe
 
-    def _check_answer(self, response: httpx.Response) -> None:
-        if response.status_code == 401:
-            self._forget_token()
-        if not response.is_success:
-            raise EventsUnavailable(f"the events service answered {response.status_code}")
+
+def check_answer(response: httpx.Response, forget_token: Callable[[], None]) -> None:
+    """Raise ``EventsUnavailable`` unless the events service answered well; a 401 also forgets
+    the service token, so the next request asks auth for a new one."""
+    if response.status_code == 401:
+        forget_token()
+    if not response.is_success:
+        raise EventsUnavailable(f"the events service answered {response.status_code}")
 
 
 class EventsUnavailable(Exception):
@@ -274,8 +277,5 @@ class LogHead:
 
     async def read(self) -> int:
         response = await self._events.get("/v1/events/head", headers=await self._headers())
-        if response.status_code == 401:
-            self._forget_token()
-        if not response.is_success:
-            raise EventsUnavailable(f"the events service answered {response.status_code}")
+        check_answer(response, self._forget_token)
         return int(response.json()["position"])
