@@ -6,7 +6,8 @@ or an asyncio future of ``run_async``'s loop, all of one read's answers for a lo
 in one call (a wake-up of the loop costs more than the answer). When the worker dies (V8 aborts
 its process on some allocations) or hangs, a new one starts, and the runs the dead one held are
 sent again, one at a time: a run that kills a second worker fails as ``memory``, and
-``Culprits`` refuses its logic from then on."""
+``Culprits`` refuses its logic from then on.
+"""
 
 from __future__ import annotations
 
