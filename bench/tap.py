@@ -2,16 +2,20 @@
 Not a test.
 
     uv run python bench/tap.py [--seconds 10] [--connections 32] [--export-events 1000000]
+                               [--paced-rate 1000]
 
 A private ``sticky up`` (free ports, a temporary data directory) runs on this machine with
 the load generator, ``wrk`` (Debian's package), which requests ``/t/{id}`` through Caddy:
 
 1. idle: a flow whose live routing logic builds the URL (the V8 sandbox runs on every tap),
    first as new phones (no cookie: a session is created per tap), then as one returning phone
-   (its cookie sent), then a flow without logic (the default app);
-2. the same first case while two clients export the user's ``--export-events`` events as
-   NDJSON from the events service over and over (``curl`` to /dev/null), the load that took
-   the original single-process design from 7 ms to 13 s;
+   (its cookie sent), then a flow without logic (the default app), all at saturation (every
+   connection taps again as soon as it is answered); then the first case paced, below
+   saturation: 16 connections each pausing between taps so that together they offer about
+   ``--paced-rate`` taps/s, so its latency is a tap's own, not time spent queueing;
+2. the same first case, saturated then paced, while two clients export the user's
+   ``--export-events`` events as NDJSON from the events service over and over (``curl`` to
+   /dev/null), the load that took the original single-process design from 7 ms to 13 s;
 3. afterwards, every tap's ``SESSION_READ`` is counted in the events service: the taps wrk
    saw answered must all be there (the outbox delivers them after the load).
 
@@ -43,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.e2e.test_accounts import signed_up
 from tests.stack_fixture import RunningStack, start_stack
 
+PACED_CONNECTIONS = 16
 LOGIC = 'return input.consumerAppUrl + "?table=" + input.v2.thing.name + "&t=" + input.thingId;'
 
 
@@ -68,11 +73,19 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk(name: str, url: str, seconds: int, connections: int, headers: list[str]) -> WrkRun:
+def wrk(
+    name: str, url: str, seconds: int, connections: int, headers: list[str], pause_ms: float = 0
+) -> WrkRun:
+    """``pause_ms``: each connection waits that long after an answer before its next tap."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for header in headers:
         command += ["-H", header]
-    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if pause_ms:
+            script.write(f"function delay() return {pause_ms:.0f} end\n")
+            script.flush()
+            command += ["-s", script.name]
+        out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     # The distribution's lines alone: "+/- Stdev" columns end in % too.
@@ -173,6 +186,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--export-events", type=int, default=1_000_000)
+    parser.add_argument(
+        "--paced-rate", type=int, default=1000, help="taps/s offered by the paced run (about)"
+    )
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="sticky-bench-tap-") as root:
@@ -199,6 +215,11 @@ def main() -> None:
                 return f"{stack.base_url}/t/{thing['id']}"
 
             args = (options.seconds, options.connections)
+            # Below saturation, latency is the tap's own, not the time spent queueing behind
+            # the other connections (at saturation, mean latency = connections / rate).
+            paced_args = (options.seconds, PACED_CONNECTIONS)
+            pause = PACED_CONNECTIONS / options.paced_rate * 1000
+            paced = f"new phones, logic, {PACED_CONNECTIONS} connections pausing {pause:.0f} ms"
             warm = wrk("warm-up", tap_url(with_logic), 3, options.connections, [])
             runs = [
                 measured(stack, lambda: wrk("new phones, logic", tap_url(with_logic), *args, [])),
@@ -209,6 +230,7 @@ def main() -> None:
                     ),
                 ),
                 measured(stack, lambda: wrk("new phones, no logic", tap_url(no_logic), *args, [])),
+                measured(stack, lambda: wrk(paced, tap_url(with_logic), *paced_args, [], pause)),
             ]
             generated = generate(stack, token, options.export_events)
             print(f"generated {options.export_events:,} events in {generated:.0f} s", flush=True)
@@ -217,6 +239,12 @@ def main() -> None:
                     measured(
                         stack,
                         lambda: wrk("new phones, logic, 2 exports", tap_url(loaded), *args, []),
+                    )
+                )
+                runs.append(
+                    measured(
+                        stack,
+                        lambda: wrk(paced + ", 2 exports", tap_url(loaded), *paced_args, [], pause),
                     )
                 )
             taps = sum(run.requests for run in runs) + warm.requests + 1
@@ -261,9 +289,11 @@ def main() -> None:
     for run in runs:
         cells = " | ".join(f"{run.cpu_us.get(n, 0):,.0f}" for n in names)
         print(f"| {run.name} | {cells} | {sum(run.cpu_us.values()):,.0f} |")
-    idle, loaded_run = runs[0], runs[-1]
+    idle, paced_idle, loaded_run, paced_loaded = runs[0], runs[3], runs[4], runs[5]
     print()
     print(f"p99 under two exports / idle p99: {loaded_run.p99_ms / idle.p99_ms:.2f}x")
+    ratio = paced_loaded.p99_ms / paced_idle.p99_ms
+    print(f"paced: p99 under two exports / idle p99: {ratio:.2f}x")
     logic_cost = runs[0].mean_ms - runs[2].mean_ms
     print(f"routing logic per tap (mean latency, logic - no logic): {logic_cost:.2f} ms")
     print(f"taps answered (wrk, warm-up included, + 1 setup tap): {taps:,}")
