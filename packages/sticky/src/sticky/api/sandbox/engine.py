@@ -166,6 +166,12 @@ class Engine:
         ``on_stopping(tag, True)`` is called before this returns, and ``on_stopping(tag,
         False)`` once the isolate is gone.
         """
+        return await self.submit(owner, key, source, input_json, limit, tag)
+
+    def submit(
+        self, owner: str, key: str, source: str, input_json: str, limit: float, tag: int
+    ) -> asyncio.Future[tuple[Reply, bool]]:
+        """``run`` without a coroutine of its own: the future of its answer."""
         entry = self._entry(owner, key, source)
         entry.used = time.monotonic()
         answer: asyncio.Future[tuple[Reply, bool]] = self._loop.create_future()
@@ -173,7 +179,7 @@ class Engine:
         if not entry.draining:
             entry.draining = True
             self._spawn(self._drain(entry))
-        return await answer
+        return answer
 
     async def _drain(self, entry: _Entry) -> None:
         """Runs the entry's waiting runs, as many at a time as fit well within one time limit.

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from sticky.api.sandbox import protocol
-from sticky.api.sandbox.engine import Engine
+from sticky.api.sandbox.engine import Engine, Reply
 from sticky.kernel.proctitle import name_process
 
 # stdlib logging: structlog would add ~0.3 s to every worker start.
@@ -27,38 +27,62 @@ STUCK_EXIT = 3
 
 
 class _Requests(asyncio.Protocol):
+    """Starts each run as its frame arrives; the replies ready in one loop round go out in
+    one write, so a batch's answers wake the api's reader thread once, not once each."""
+
     def __init__(self, engine: Engine, out: int, done: asyncio.Future[None]) -> None:
         self._engine = engine
         self._out = out
         self._done = done
         self._frames = protocol.FrameReader()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._replies: list[bytes] = []
 
     def data_received(self, data: bytes) -> None:
         for message in self._frames.feed(data):
-            task = asyncio.get_running_loop().create_task(self._answer(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._done.done():
             self._done.set_result(None)
 
-    async def _answer(self, message: Any) -> None:
+    def _start(self, message: Any) -> None:
         started = time.perf_counter()
         request_id = message[0]
         try:
             _, owner, key, source, input_json, limit_ms = message
-            reply, compiled = await self._engine.run(
+            answer = self._engine.submit(
                 owner, key, source, input_json, limit_ms / 1000, request_id
             )
         except Exception as exc:
-            log.exception("sandbox: a run failed")
-            reply, compiled = ("exception", f"sandbox error: {type(exc).__name__}", [], 0), False
+            self._failed(request_id, started, exc)
+            return
+        answer.add_done_callback(lambda done: self._answer(request_id, started, done))
+
+    def _answer(
+        self, request_id: int, started: float, done: asyncio.Future[tuple[Reply, bool]]
+    ) -> None:
+        if done.cancelled():
+            self._failed(request_id, started, asyncio.CancelledError())
+        elif (exc := done.exception()) is not None:
+            self._failed(request_id, started, exc)
+        else:
+            self._reply(request_id, started, *done.result())
+
+    def _failed(self, request_id: int, started: float, exc: BaseException) -> None:
+        log.error("sandbox: a run failed", exc_info=exc)
+        reply: Reply = ("exception", f"sandbox error: {type(exc).__name__}", [], 0)
+        self._reply(request_id, started, reply, False)
+
+    def _reply(self, request_id: int, started: float, reply: Reply, compiled: bool) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
-        frame = protocol.encode([request_id, *reply, elapsed_ms, compiled])
+        if not self._replies:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._replies.append(protocol.encode([request_id, *reply, elapsed_ms, compiled]))
+
+    def _flush(self) -> None:
+        frames, self._replies = self._replies, []
         with contextlib.suppress(BrokenPipeError):  # the api process is gone: so are we, soon
-            protocol.write_all(self._out, frame)
+            protocol.write_all(self._out, b"".join(frames))
 
 
 def _stuck() -> None:
