@@ -16,6 +16,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+# How long a SQLite connection waits for a lock before it answers "database is locked".
+BUSY_TIMEOUT_MS = 10_000
+
 
 class DatabaseURLError(ValueError):
     """The URL names a database Sticky cannot use."""
@@ -67,7 +70,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
