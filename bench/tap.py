@@ -2,7 +2,7 @@
 Not a test.
 
     uv run python bench/tap.py [--seconds 10] [--connections 32] [--export-events 1000000]
-                               [--paced-rate 1000]
+                               [--paced-pause-ms 16]
 
 A private ``sticky up`` (free ports, a temporary data directory) runs on this machine with
 the load generator, ``wrk`` (Debian's package), which requests ``/t/{id}`` through Caddy:
@@ -11,8 +11,8 @@ the load generator, ``wrk`` (Debian's package), which requests ``/t/{id}`` throu
    first as new phones (no cookie: a session is created per tap), then as one returning phone
    (its cookie sent), then a flow without logic (the default app), all at saturation (every
    connection taps again as soon as it is answered); then the first case paced, below
-   saturation: 16 connections each pausing between taps so that together they offer about
-   ``--paced-rate`` taps/s, so its latency is a tap's own, not time spent queueing;
+   saturation: 16 connections each pausing ``--paced-pause-ms`` between taps (about 700
+   taps/s here), so its latency is a tap's own, not time spent queueing behind others;
 2. the same first case, saturated then paced, while two clients export the user's
    ``--export-events`` events as NDJSON from the events service over and over (``curl`` to
    /dev/null), the load that took the original single-process design from 7 ms to 13 s;
@@ -77,7 +77,7 @@ def wrk(
     name: str, url: str, seconds: int, connections: int, headers: list[str], pause_ms: float = 0
 ) -> WrkRun:
     """``pause_ms``: each connection waits that long after an answer before its next tap."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for header in headers:
         command += ["-H", header]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
@@ -187,7 +187,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--export-events", type=int, default=1_000_000)
     parser.add_argument(
-        "--paced-rate", type=int, default=1000, help="taps/s offered by the paced run (about)"
+        "--paced-pause-ms", type=int, default=16, help="each paced connection's pause"
     )
     options = parser.parse_args()
 
@@ -218,7 +218,7 @@ def main() -> None:
             # Below saturation, latency is the tap's own, not the time spent queueing behind
             # the other connections (at saturation, mean latency = connections / rate).
             paced_args = (options.seconds, PACED_CONNECTIONS)
-            pause = PACED_CONNECTIONS / options.paced_rate * 1000
+            pause = options.paced_pause_ms
             paced = f"new phones, logic, {PACED_CONNECTIONS} connections pausing {pause:.0f} ms"
             warm = wrk("warm-up", tap_url(with_logic), 3, options.connections, [])
             runs = [
