@@ -16,6 +16,7 @@ from sticky.api.webhooks import Webhooks
 from sticky.api.webhooks.deliveries import Disabled, NewDelivery
 from sticky.api.webhooks.endpoints import Endpoint
 from sticky.api.webhooks.policy import RETRY_DELAYS, WebhookPolicy
+from sticky.api.webhooks.tables import webhook_deliveries, webhook_endpoints
 from sticky.kernel.outgoing_guard import OutgoingPolicy
 from sticky.kernel.settings import Settings
 from sticky_sdk import WebhookVerificationError, webhooks
@@ -304,6 +305,29 @@ async def test_a_deleted_endpoint_takes_its_deliveries_with_it(harness: Harness)
         seen = len(receiver.received)
         await asyncio.sleep(0.3)
     assert len(receiver.received) <= seen + 1  # at most the attempt already in flight
+    assert await harness.deliveries(endpoint) == []
+
+
+async def test_deleting_an_endpoint_while_an_attempt_is_recorded_never_deadlocks(
+    harness: Harness, engine: AsyncEngine
+) -> None:
+    """An attempt being recorded holds its delivery, then wants its endpoint; the delete
+    must not hold the endpoint while it waits for the delivery (PostgreSQL found the cycle
+    and failed the delete: a 500 for someone deleting an endpoint that was being retried)."""
+    endpoint, _ = await harness.endpoint(ANN, "https://hooks.example/in")
+    await harness.queue(endpoint, "evt_1")
+    d, e = webhook_deliveries, webhook_endpoints
+    async with engine.connect() as recording:
+        transaction = await recording.begin()
+        await recording.execute(d.update().where(d.c.endpoint_id == endpoint.id).values(attempts=1))
+        deleting = asyncio.create_task(harness.webhooks.endpoints.delete(ANN, endpoint.id))
+        await asyncio.sleep(0.3)  # the delete is waiting on the delivery now
+        assert not deleting.done()
+        await recording.execute(
+            e.update().where(e.c.id == endpoint.id).values(failing_since=datetime.now(UTC))
+        )
+        await transaction.commit()
+    assert await asyncio.wait_for(deleting, 10)
     assert await harness.deliveries(endpoint) == []
 
 

@@ -205,20 +205,26 @@ class EndpointStore:
         return endpoint, secret
 
     async def delete(self, user_id: str, endpoint_id: str) -> bool:
-        """Remove the endpoint, its deliveries and their log."""
+        """Remove the endpoint, its deliveries and their log.
+
+        Rows are locked in the order the sender's ``record`` locks them (a delivery, then its
+        endpoint): taking the endpoint first deadlocked with an attempt being recorded, on
+        PostgreSQL. Waiting on the deliveries also lets that attempt land first, so its log
+        line goes with them.
+        """
         t, d = webhook_endpoints, webhook_deliveries
         async with self._engine.begin() as conn:
-            gone = await conn.execute(
-                t.delete().where(t.c.user_id == user_id, t.c.id == endpoint_id)
-            )
-            if not gone.rowcount:
+            mine = t.c.user_id == user_id, t.c.id == endpoint_id
+            if await conn.scalar(sa.select(t.c.id).where(*mine)) is None:
                 return False
             ids = sa.select(d.c.id).where(d.c.endpoint_id == endpoint_id)
+            await conn.execute(ids.with_for_update())
             await conn.execute(
                 webhook_attempts.delete().where(webhook_attempts.c.delivery_id.in_(ids))
             )
             await conn.execute(d.delete().where(d.c.endpoint_id == endpoint_id))
-        return True
+            gone = await conn.execute(t.delete().where(*mine))
+        return bool(gone.rowcount)
 
     async def enabled_for(self, user_ids: Iterable[str]) -> dict[str, list[Endpoint]]:
         """The enabled endpoints of each of ``user_ids`` (users without any are left out)."""
