@@ -82,3 +82,24 @@ async def test_the_wal_is_truncated_once_past_its_limit_despite_readers(
         await store.close()
     # One group's pages past the limit at most; without truncation it passes 20 MB here.
     assert largest < 4 * LIMIT, f"the WAL reached {largest / 2**20:.1f} MiB"
+
+
+async def test_a_failed_truncation_fails_no_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group is committed before the WAL is truncated: its callers hear it was written."""
+
+    def broken(self: writer.GroupWriter) -> bool:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(writer, "WAL_LIMIT_BYTES", 0)
+    monkeypatch.setattr(writer.GroupWriter, "_truncate_wal", broken)
+    path = tmp_path / "events.sqlite3"
+    upgrade("sticky.events", f"sqlite:///{path}")
+    store = open_store(f"sqlite:///{path}")
+    try:
+        first = await store.append(_batch(0, 10))
+        second = await store.append(_batch(10, 10))
+        assert [a.position for a in first + second] == list(range(1, 21))
+    finally:
+        await store.close()

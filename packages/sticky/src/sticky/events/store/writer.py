@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -190,7 +189,7 @@ class GroupWriter:
         failure: Exception = StoreUnavailable("the append failed")
         for attempt in range(_ATTEMPTS):
             try:
-                return self._transaction(group)
+                outcomes = self._transaction(group)
             except IntegrityError as exc:
                 # Only a writer that bypassed the lock gets here; the next try rereads.
                 failure = StoreUnavailable(f"the log changed under the writer: {exc.orig}")
@@ -202,6 +201,9 @@ class GroupWriter:
             except Exception as exc:  # the callers must hear of it, whatever it is
                 failure = StoreUnavailable(f"the append failed: {exc!r}")
                 break
+            else:
+                self._keep_wal_small()
+                return outcomes
         return [failure] * len(group)
 
     def _transaction(self, group: list[_Job]) -> list[list[Appended] | Exception]:
@@ -242,11 +244,11 @@ class GroupWriter:
                 upsert(conn, tally)
         self.transactions += 1
         self.appends += len(group)
-        self._keep_wal_small()
         return outcomes
 
     def _keep_wal_small(self) -> None:
-        """On the writer's thread, after a commit: see the module's docstring."""
+        """On the writer's thread, after a commit: see the module's docstring. The group is
+        committed by then, so nothing here may fail it: a failure is logged and retried."""
         if self._wal is None or time.monotonic() < self._wal_retry_at:
             return
         try:
@@ -255,6 +257,18 @@ class GroupWriter:
             return
         if size <= WAL_LIMIT_BYTES:
             return
+        try:
+            busy = self._truncate_wal()
+        except Exception as exc:  # the appends are committed: tell them so regardless
+            busy = True
+            log.warning("wal checkpoint failed", error=repr(exc))
+        if busy:
+            self._wal_retry_at = time.monotonic() + _WAL_RETRY_SECONDS
+            log.info("wal checkpoint waits for readers", wal_bytes=size)
+
+    def _truncate_wal(self) -> bool:
+        """A truncating checkpoint, waiting ``WAL_WAIT_MS`` at most; whether readers kept
+        it from finishing."""
         connection = self.engine.raw_connection()
         try:
             cursor = connection.cursor()
@@ -264,14 +278,9 @@ class GroupWriter:
             finally:
                 cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                 cursor.close()
-        except sqlite3.Error as exc:
-            busy = 1
-            log.warning("wal checkpoint failed", error=str(exc))
         finally:
             connection.close()
-        if busy:
-            self._wal_retry_at = time.monotonic() + _WAL_RETRY_SECONDS
-            log.info("wal checkpoint waits for readers", wal_bytes=size)
+        return bool(busy)
 
 
 def _insert(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
