@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import re
@@ -59,6 +60,7 @@ import jwt
 import orjson
 import psycopg
 import sqlalchemy as sa
+import structlog
 
 from sticky.events.domain import NewEvent
 from sticky.events.store import open_store
@@ -662,6 +664,8 @@ def main() -> None:
     parser.add_argument("--things", type=int, default=100, help="stickers in the data set")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432")
     arguments = parser.parse_args()
+    # The in-process store's routine lines (the WAL's checkpoints) would split the tables.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     quick = arguments.quick
     export_events = arguments.export_events or (100_000 if quick else EXPORT_EVENTS)
     options = Options(
