@@ -15,9 +15,10 @@ On SQLite the writer also keeps the write-ahead log small. Each commit's own (pa
 checkpoint copies the log into the database, but only a checkpoint that finds no reader in
 the log lets it start again from its beginning; while subscriptions and exports keep reading,
 there always is one, and the log grew without end (36 GB in one benchmark). So once the file
-passes ``WAL_LIMIT_BYTES`` the writer asks for a truncating checkpoint, waiting at most
-``WAL_WAIT_MS`` for the readers in the log to finish (new readers read the database file by
-then), and tries again a second later when they did not.
+passes ``WAL_LIMIT_BYTES`` the writer, once the group's callers are answered, asks for a
+truncating checkpoint, waiting at most ``WAL_WAIT_MS`` for the readers in the log to finish
+(new readers read the database file by then), and tries again a second later when they did
+not.
 """
 
 from __future__ import annotations
@@ -183,13 +184,16 @@ class GroupWriter:
                     job.future.set_result(outcome)
                 else:
                     job.future.set_exception(outcome)
+            # Once the group's callers are answered: the next group waits, they do not.
+            if self._wal_too_large():
+                await loop.run_in_executor(self._thread, self._shrink_wal)
 
     def _write(self, group: list[_Job]) -> list[list[Appended] | Exception]:
         """Each job's outcome (on the writer's thread): its answer, or why it failed."""
         failure: Exception = StoreUnavailable("the append failed")
         for attempt in range(_ATTEMPTS):
             try:
-                outcomes = self._transaction(group)
+                return self._transaction(group)
             except IntegrityError as exc:
                 # Only a writer that bypassed the lock gets here; the next try rereads.
                 failure = StoreUnavailable(f"the log changed under the writer: {exc.orig}")
@@ -201,9 +205,6 @@ class GroupWriter:
             except Exception as exc:  # the callers must hear of it, whatever it is
                 failure = StoreUnavailable(f"the append failed: {exc!r}")
                 break
-            else:
-                self._keep_wal_small()
-                return outcomes
         return [failure] * len(group)
 
     def _transaction(self, group: list[_Job]) -> list[list[Appended] | Exception]:
@@ -246,25 +247,26 @@ class GroupWriter:
         self.appends += len(group)
         return outcomes
 
-    def _keep_wal_small(self) -> None:
-        """On the writer's thread, after a commit: see the module's docstring. The group is
-        committed by then, so nothing here may fail it: a failure is logged and retried."""
+    def _wal_too_large(self) -> bool:
+        """Whether the SQLite WAL is past its limit (and not waiting to be tried again)."""
         if self._wal is None or time.monotonic() < self._wal_retry_at:
-            return
+            return False
         try:
-            size = os.stat(self._wal).st_size
+            return os.stat(self._wal).st_size > WAL_LIMIT_BYTES
         except OSError:
-            return
-        if size <= WAL_LIMIT_BYTES:
-            return
+            return False
+
+    def _shrink_wal(self) -> None:
+        """On the writer's thread, between groups: see the module's docstring. A failure is
+        logged and tried again later, never reported to an append."""
         try:
             busy = self._truncate_wal()
-        except Exception as exc:  # the appends are committed: tell them so regardless
+        except Exception as exc:  # nothing waits on this but the next group
             busy = True
             log.warning("wal checkpoint failed", error=repr(exc))
         if busy:
             self._wal_retry_at = time.monotonic() + _WAL_RETRY_SECONDS
-            log.info("wal checkpoint waits for readers", wal_bytes=size)
+            log.info("wal checkpoint waits for readers")
 
     def _truncate_wal(self) -> bool:
         """A truncating checkpoint, waiting ``WAL_WAIT_MS`` at most; whether readers kept
