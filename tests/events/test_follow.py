@@ -301,3 +301,101 @@ async def test_an_unfiltered_follower_does_not_read_the_head(events_db: str) -> 
         appends.stop()
         await items.aclose()
         await store.close()
+
+
+def _appended(store_positions: list[Any], events: list[NewEvent]) -> list[tuple[int, NewEvent]]:
+    return [(done.position, event) for done, event in zip(store_positions, events, strict=True)]
+
+
+async def test_a_follower_moves_past_this_process_s_appends_that_do_not_concern_it(
+    events_db: str,
+) -> None:
+    """Taps appended here wake a follower of payments; it learns from memory that none is
+    one, without a query. An event another replica appended, out of that memory, is read."""
+    store = open_store(events_db)
+    queries = 0
+    read, last_position = store.read, store.last_position
+
+    async def counted_read(where: EventFilter, limit: int) -> list[StoredEvent]:
+        nonlocal queries
+        queries += 1
+        return await read(where, limit)
+
+    async def counted_head() -> int:
+        nonlocal queries
+        queries += 1
+        return await last_position()
+
+    store.read = counted_read  # type: ignore[method-assign]
+    store.last_position = counted_head  # type: ignore[method-assign]
+    now = datetime.now(UTC)
+
+    def event(n: int, kind: str, user: str = ANN) -> NewEvent:
+        return NewEvent(id=f"evt_{n}", type=kind, user_id=user, created_at=now)
+
+    async def append_here(*batch: NewEvent) -> None:
+        appends.notify(_appended(await store.append(list(batch)), list(batch)))
+
+    appends = Appends()
+    where = EventFilter(user_id=ANN, types=("SESSION_CART_PAY",))
+    # A long poll: every wake-up below comes from this process's own appends.
+    items = follow(store, where, appends, Timing(poll_seconds=30))
+    try:
+        await append_here(event(0, "SESSION_CART_PAY"))
+        first = await anext(items)
+        assert first is not None and first.id == "evt_0"
+        reading = asyncio.ensure_future(anext(items))
+        await asyncio.sleep(0.05)
+        before = queries
+        for n in range(1, 41):  # taps, and a payment of another user
+            await append_here(event(n, "SESSION_READ"), event(100 + n, "SESSION_CART_PAY", BEA))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        assert queries == before, "the follower queried for events it knew were not its own"
+        assert not reading.done()
+
+        # Another replica appends a payment (no memory of it here), then this process a tap:
+        # the gap sends the follower to the store, which has the payment.
+        await store.append([event(500, "SESSION_CART_PAY")])
+        await append_here(event(501, "SESSION_READ"))
+        second = await asyncio.wait_for(reading, 5)
+        assert second is not None and second.id == "evt_500"
+        assert queries > before
+
+        # A matching event appended here is read from the store, with all its fields.
+        reading = asyncio.ensure_future(anext(items))
+        await append_here(event(502, "SESSION_READ"), event(503, "SESSION_CART_PAY"))
+        third = await asyncio.wait_for(reading, 5)
+        assert third is not None and third.id == "evt_503" and third.user_id == ANN
+    finally:
+        appends.stop()
+        await items.aclose()
+        await store.close()
+
+
+def test_what_the_appends_remember_says_where_a_follower_may_move() -> None:
+    now = datetime.now(UTC)
+
+    def event(kind: str, user: str = ANN, **fields: Any) -> NewEvent:
+        return NewEvent(id="evt", type=kind, user_id=user, created_at=now, **fields)
+
+    appends = Appends(remembered=4)
+    taps = EventFilter(user_id=None, types=("SESSION_READ",))
+    pays = EventFilter(user_id=ANN, types=("SESSION_CART_PAY",))
+    of_thing = EventFilter(user_id=ANN, thing_id="thg_1")
+    assert appends.passed(pays, 0) is None  # nothing remembered: read
+    appends.notify([(1, event("SESSION_READ")), (2, event("SESSION_READ", thing_id="thg_2"))])
+    assert appends.passed(pays, 0) == 2
+    assert appends.passed(taps, 0) is None  # position 1 is a tap: read it
+    assert appends.passed(of_thing, 0) == 2
+    assert appends.passed(pays, 2) is None  # nothing new: poll the store as ever
+    appends.notify([(4, event("SESSION_READ"))])
+    assert appends.passed(pays, 2) is None  # position 3 is not this process's: read
+    appends.notify([(3, event("SESSION_CART_PAY", BEA))])
+    assert appends.passed(pays, 2) == 4
+    assert appends.passed(EventFilter(user_id=BEA), 2) is None
+    ranged = EventFilter(user_id=ANN, types=("SESSION_CART_PAY",), created_from=now)
+    assert appends.passed(ranged, 2) is None  # a time range is left to the store
+    appends.notify([(5, event("TO_DO")), (6, event("TO_DO"))])  # forgets 1 and 2
+    assert appends.passed(pays, 0) is None
+    assert appends.passed(pays, 2) == 6

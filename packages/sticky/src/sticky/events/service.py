@@ -198,7 +198,11 @@ class Events:
                 " nothing of the batch was written.",
                 slug="duplicate-event-id",
             ) from None
-        self.appends.notify()
+        self.appends.notify(
+            (appended.position, event)
+            for appended, event in zip(done, events, strict=True)
+            if not appended.duplicate
+        )
         return done
 
     @staticmethod
@@ -206,7 +210,7 @@ class Events:
         return datetime.now(UTC)
 
 
-def _events(request: Request) -> Events:
+async def _events(request: Request) -> Events:
     events: Events = request.app.state.events
     return events
 
