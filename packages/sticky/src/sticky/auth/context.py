@@ -32,7 +32,7 @@ class Auth:
         return datetime.now(UTC)
 
 
-def _auth(request: Request) -> Auth:
+async def _auth(request: Request) -> Auth:
     auth: Auth = request.app.state.auth
     return auth
 
@@ -40,7 +40,7 @@ def _auth(request: Request) -> Auth:
 AuthDep = Annotated[Auth, Depends(_auth)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     # uvicorn rewrites request.client from X-Forwarded-For only when the gateway sent it.
     return request.client.host if request.client else "unknown"
 

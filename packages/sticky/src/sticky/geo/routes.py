@@ -19,12 +19,12 @@ from sticky.geo.privacy import anonymize_ip
 from sticky.kernel.problems import FieldError, Problem, bad_request, validation_failed
 
 
-def ip_locator(request: Request) -> IpLocator:
+async def ip_locator(request: Request) -> IpLocator:
     locator: IpLocator = request.app.state.locator
     return locator
 
 
-def place_index(request: Request) -> PlaceIndex:
+async def place_index(request: Request) -> PlaceIndex:
     places: PlaceIndex | None = request.app.state.places
     if places is None:
         raise Problem(503, "unavailable", "Service unavailable", "The place index is not built.")

@@ -31,12 +31,12 @@ from sticky.mail.store import MessageStatus
 log = structlog.get_logger("sticky.mail")
 
 
-def require_service(principal: CurrentPrincipal) -> Principal:
+async def require_service(principal: CurrentPrincipal) -> Principal:
     principal.require_scope(Scope.SERVICE)
     return principal
 
 
-def mail_service(request: Request) -> MailService:
+async def mail_service(request: Request) -> MailService:
     service: MailService = request.app.state.mail
     return service
 

@@ -41,7 +41,7 @@ def framed(html: str) -> str:
     return html[: anchor.end()] + base + html[anchor.end() :]
 
 
-def mailbox_store(request: Request) -> MailboxStore:
+async def mailbox_store(request: Request) -> MailboxStore:
     store: MailboxStore = request.app.state.mailbox
     return store
 

@@ -44,7 +44,7 @@ def _may(caller: Caller, permission: Literal["webhooks:read", "webhooks:write"])
     caller.principal.require_permission(permission)
 
 
-def _webhooks(request: Request) -> Webhooks:
+async def _webhooks(request: Request) -> Webhooks:
     webhooks: Webhooks = request.app.state.webhooks
     return webhooks
 

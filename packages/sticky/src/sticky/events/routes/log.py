@@ -56,7 +56,7 @@ def _time_range(created_from: datetime | None, created_to: datetime | None) -> N
             )
 
 
-def event_filter(
+async def event_filter(
     principal: Caller,
     type: Annotated[list[str] | None, Query(description="Repeat it or comma-separate.")] = None,
     application_id: Annotated[RefId | None, Query(alias="applicationId")] = None,
