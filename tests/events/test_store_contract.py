@@ -560,3 +560,28 @@ async def test_an_unmigrated_database_is_unavailable(database_url: str) -> None:
         assert not ready
     finally:
         await store.close()
+
+
+async def test_a_group_that_fails_midway_writes_nothing_and_the_writer_goes_on(
+    store: SqlEventStore, database_url: str
+) -> None:
+    """The rollups table gone: the log rows are sent, the rollups fail, and the whole group
+    is rolled back (on PostgreSQL both are in one pipelined round trip with the commit)."""
+    await store.append([event(1)])
+    engine = create_engine(sync_url(database_url), poolclass=pool.NullPool)
+
+    def rename(old: str, new: str) -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+
+    await asyncio.to_thread(rename, "rollups", "rollups_away")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.append([event(2), event(3)])
+    finally:
+        await asyncio.to_thread(rename, "rollups_away", "rollups")
+        engine.dispose()
+    assert [e.id for e in await everything(store, EventFilter(ALICE))] == ["evt_1"]
+    done = await store.append([event(2)])
+    assert [(a.id, a.position, a.duplicate) for a in done] == [("evt_2", 2, False)]
+    assert await count_rows(store, "events") == 2

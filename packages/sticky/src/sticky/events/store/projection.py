@@ -130,7 +130,7 @@ _SQLITE_UPSERT = (
     " ON CONFLICT (user_id, rollup, bucket, key1, key2, key3)"
     " DO UPDATE SET count = count + excluded.count, total = total + excluded.total"
 )
-_POSTGRES_UPSERT = (
+POSTGRES_UPSERT = (
     "INSERT INTO rollups (user_id, rollup, bucket, key1, key2, key3, count, total)"
     " SELECT user_id, rollup, bucket, key1, key2, key3, count, total"
     " FROM json_populate_recordset(NULL::rollups, %s)"
@@ -149,14 +149,23 @@ def sqlite_time(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _document(rows: list[tuple[Any, ...]]) -> str:
+    return orjson.dumps([dict(zip(_COLUMNS, row, strict=True)) for row in rows]).decode()
+
+
+def upsert_document(tally: Tally) -> str | None:
+    """The rollups to add as the one JSON parameter of ``POSTGRES_UPSERT``, if any."""
+    rows = list(tally.rollup_rows())
+    return _document(rows) if rows else None
+
+
 def upsert(conn: sa.Connection, tally: Tally) -> None:
     """Add ``tally`` to the rollups, inside the caller's transaction."""
     rows = list(tally.rollup_rows())
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        document = orjson.dumps([dict(zip(_COLUMNS, row, strict=True)) for row in rows])
-        conn.exec_driver_sql(_POSTGRES_UPSERT, (document.decode(),))
+        conn.exec_driver_sql(POSTGRES_UPSERT, (_document(rows),))
     else:
         times: dict[datetime, str] = {}
         tuples = []
