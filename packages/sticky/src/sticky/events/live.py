@@ -42,7 +42,7 @@ class Appends:
     def __init__(self, remembered: int = REMEMBERED) -> None:
         self._next = asyncio.Event()
         self.stopping = asyncio.Event()
-        self._recent: dict[int, NewEvent] = {}
+        self._recent: dict[int, Seen] = {}
         self._order: deque[int] = deque()
         self._remembered = remembered
         self._last = 0
@@ -56,7 +56,7 @@ class Appends:
         for position, event in appended:
             if position in self._recent:
                 continue
-            self._recent[position] = event
+            self._recent[position] = Seen.of(event)
             self._order.append(position)
             self._last = max(self._last, position)
         while len(self._order) > self._remembered:
@@ -121,7 +121,32 @@ def stopped_by_signals(appends: Appends) -> Iterator[None]:
                 signal.signal(sig, before)
 
 
-def concerns(where: EventFilter, event: NewEvent) -> bool:
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What a filter can ask of an appended event (its custom data is not kept)."""
+
+    type: str
+    user_id: str
+    application_id: str | None
+    thing_id: str | None
+    session_id: str | None
+    payment_id: str | None
+    federated_user_id: str | None
+
+    @classmethod
+    def of(cls, event: NewEvent) -> Seen:
+        return cls(
+            event.type,
+            event.user_id,
+            event.application_id,
+            event.thing_id,
+            event.session_id,
+            event.payment_id,
+            event.federated_user_id,
+        )
+
+
+def concerns(where: EventFilter, event: Seen) -> bool:
     """Whether ``where`` (its time range aside) matches ``event``, as the store's read would."""
     return (
         (not where.types or event.type in where.types)
