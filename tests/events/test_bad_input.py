@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,36 @@ async def test_an_unreachable_store_is_a_503_not_a_500(settings: Settings, tmp_p
         assert "nothing was written" in body["detail"]
         listed = await ev.client.get("/v1/events", headers=ev.signer.owner("usr_a"))
         assert listed.status_code == 503
+
+
+async def test_appends_answer_the_same_on_their_fast_path(
+    settings: Settings, events_db: str
+) -> None:
+    """Appends skip FastAPI's routing (docs/events.md): missing credentials, a body streamed
+    past the limit without a declared length, and bad JSON get the answers every route
+    gives, and the request is counted under its route."""
+    async with running_events(settings, events_db) as ev:
+        answer = await ev.client.post("/v1/events", json=[{"type": "TO_DO"}])
+        problem(answer, 401, "missing-credentials")
+        assert answer.headers["x-request-id"]
+
+        async def streamed() -> AsyncIterator[bytes]:
+            yield b"["
+            for _ in range(17):
+                yield b" " * (1024 * 1024)
+            yield b"]"
+
+        owner = {**ev.signer.owner("usr_a"), "Content-Type": "application/json"}
+        answer = await ev.client.post("/v1/events", content=streamed(), headers=owner)
+        problem(answer, 413, "payload-too-large")
+
+        answer = await ev.client.post("/v1/events", content=b"[{]", headers=owner)
+        problem(answer, 400, "malformed-json")
+        answer = await ev.client.post("/v1/events", json=[{"type": "no such"}], headers=owner)
+        problem(answer, 422, "validation-error")
+        assert await ev.everything() == []
+
+        appended = await ev.client.post("/v1/events", json=[{"type": "TO_DO"}], headers=owner)
+        assert appended.status_code == 201, appended.text
+        metrics = (await ev.client.get("/metrics")).text
+        assert 'route="/v1/events"' in metrics and 'method="POST"' in metrics

@@ -11,9 +11,10 @@ from fastapi.responses import Response
 from sticky.events.exports import Exports
 from sticky.events.live import Appends, Timing, stopped_by_signals
 from sticky.events.routes import routers
+from sticky.events.routes.log import UNAVAILABLE, append_fast_path
 from sticky.events.service import Events
 from sticky.events.store import SqlEventStore, StoreUnavailable, open_store
-from sticky.kernel.problems import Problem, problem_response
+from sticky.kernel.problems import problem_response
 from sticky.kernel.service import create_service_app
 from sticky.kernel.settings import Settings, get_settings
 from sticky.kernel.tokens import TokenVerifier, jwks_loader, jwks_url
@@ -65,18 +66,12 @@ def create_app(settings: Settings | None = None, *, timing: Timing | None = None
         readiness={"database": database, "exports": exporter},
         description="The event log: append, read, export, follow; streams and analytics.",
         max_body_bytes=MAX_BODY_BYTES,
+        fast_path=append_fast_path(MAX_BODY_BYTES),
     )
     app.state.verifier = TokenVerifier(jwks_loader(jwks_url(settings.internal_url("auth"))))
 
     async def on_unavailable(request: Request, exc: Exception) -> Response:
-        problem = Problem(
-            503,
-            "unavailable",
-            "Service unavailable",
-            "The event store cannot answer right now; nothing was written. Retry shortly.",
-            headers={"Retry-After": "1"},
-        )
-        return problem_response(problem, request)
+        return problem_response(UNAVAILABLE, request)
 
     app.add_exception_handler(StoreUnavailable, on_unavailable)
     return app

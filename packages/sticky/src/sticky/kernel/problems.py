@@ -155,7 +155,7 @@ def _field_name(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def _from_validation(exc: RequestValidationError) -> Problem:
+def from_validation(exc: RequestValidationError) -> Problem:
     errors: list[FieldError] = []
     for item in exc.errors():
         kind = str(item.get("type", "invalid"))
@@ -191,7 +191,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return problem_response(_from_validation(exc), request)
+        return problem_response(from_validation(exc), request)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

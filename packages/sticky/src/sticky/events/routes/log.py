@@ -7,13 +7,17 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import TypeAdapter
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
 from sticky.events.domain import EventFilter, StatsQuery
 from sticky.events.models import AppendResult, EventBatch, EventIn, RefId, check_type
 from sticky.events.service import (
     Caller,
+    Events,
     EventsDep,
     appended_json,
     decode_cursor,
@@ -22,10 +26,18 @@ from sticky.events.service import (
     single_user,
     to_new_events,
 )
+from sticky.events.store import StoreUnavailable
 from sticky.events.wire import event_json
 from sticky.kernel.bodies import json_body
-from sticky.kernel.problems import FieldError, validation_failed
-from sticky.kernel.service import json_response
+from sticky.kernel.middleware import BodyLimitMiddleware
+from sticky.kernel.problems import (
+    FieldError,
+    Problem,
+    from_validation,
+    problem_response,
+    validation_failed,
+)
+from sticky.kernel.service import FastPath, current_principal, json_response
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -110,6 +122,55 @@ async def append_events(request: Request, principal: Caller, events: EventsDep) 
     batch = to_new_events(principal, body, now=events.now())
     done = await events.append(batch)
     return json_response(appended_json(done), status_code=201)
+
+
+class _Template:
+    """What the kernel's metrics and logs read of a matched route: its template."""
+
+    path = "/v1/events"
+
+
+def _claims(scope: Scope) -> bool:
+    method: str = scope["method"]
+    path: str = scope["path"]
+    return method == "POST" and path == "/v1/events"
+
+
+async def _append(scope: Scope, receive: Receive, send: Send) -> None:
+    """An append without the router: the route's own handler, so both ways answer the same."""
+    scope["route"] = _Template
+    request = Request(scope, receive)
+    app = scope["app"]
+    events: Events = app.state.events
+    try:
+        principal = await current_principal(request, request.headers.get("authorization"))
+        response = await append_events(request, principal, events)
+    except Problem as problem:
+        response = problem_response(problem, request)
+    except RequestValidationError as invalid:
+        response = problem_response(from_validation(invalid), request)
+    except StoreUnavailable:
+        response = problem_response(UNAVAILABLE, request)
+    except ClientDisconnect:
+        return  # the body was refused as too large (already answered), or the client left
+    await response(scope, receive, send)
+
+
+UNAVAILABLE = Problem(
+    503,
+    "unavailable",
+    "Service unavailable",
+    "The event store cannot answer right now; nothing was written. Retry shortly.",
+    headers={"Retry-After": "1"},
+)
+
+
+def append_fast_path(max_body_bytes: int) -> FastPath:
+    """Appends are the events service's busiest request: the platform's taps arrive this way,
+    and callers wait on them. They cost the kernel's request context, the body limit and the
+    handler, not FastAPI's middleware, route matching and injection (about a third of a
+    one-event append's CPU)."""
+    return FastPath(claims=_claims, handler=BodyLimitMiddleware(_append, max_body_bytes))
 
 
 @router.get(
