@@ -36,7 +36,6 @@ import orjson
 import psycopg
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from sticky.events.domain import (
@@ -44,6 +43,7 @@ from sticky.events.domain import (
     DuplicateEventConflict,
     EventsError,
     NewEvent,
+    StoredEvent,
     WrongExpectedVersion,
 )
 from sticky.events.store.errors import StoreUnavailable
@@ -242,7 +242,7 @@ class GroupWriter:
             versions = _stream_versions(conn, everything)
             outcomes, rows, tally = _plan_group(group, last, ids, versions)
             if rows:
-                _insert(conn, rows)
+                _insert_sqlite(conn, rows)
                 upsert(conn, tally)
         self.transactions += 1
         self.appends += len(group)
@@ -278,12 +278,7 @@ class GroupWriter:
                         names = [column.name for column in cursor.description or ()]
                         for row in cursor.fetchall():
                             stored = stored_event(dict(zip(names, row, strict=True)))
-                            ids[(user, stored.id)] = (
-                                content_of(stored),
-                                stored.position,
-                                stored.stream,
-                                stored.version,
-                            )
+                            ids[(user, stored.id)] = _known(stored)
                     versions = {
                         (user, stream): int(version)
                         for cursor in version_reads
@@ -291,7 +286,7 @@ class GroupWriter:
                     }
                     outcomes, rows, tally = _plan_group(group, last, ids, versions)
                     if rows:
-                        raw.execute(_POSTGRES_INSERT, (insert_document(rows),))
+                        raw.execute(_POSTGRES_INSERT, (_insert_document(rows),))
                         rollups = upsert_document(tally)
                         if rollups is not None:
                             raw.execute(POSTGRES_UPSERT, (rollups,))
@@ -375,15 +370,12 @@ def _plan_group(
     return outcomes, rows, tally
 
 
-def insert_document(rows: list[tuple[Any, ...]]) -> str:
+def _insert_document(rows: list[tuple[Any, ...]]) -> str:
     """The rows as the one JSON parameter of ``_POSTGRES_INSERT``."""
     return orjson.dumps([dict(zip(ROW_COLUMNS, row, strict=True)) for row in rows]).decode()
 
 
-def _insert(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_POSTGRES_INSERT, (insert_document(rows),))
-        return
+def _insert_sqlite(conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
     stored = []
     for row in rows:
         values = list(row)
@@ -471,45 +463,38 @@ def _by_user(pairs: Iterable[tuple[str, str | None]]) -> dict[str, list[str]]:
     return grouped
 
 
-def _one_of(conn: sa.Connection, values: list[str]) -> sa.ScalarSelect[Any]:
-    """``values`` as one JSON parameter, unpacked by the database: a thousand ids cost one
-    bind (and one short statement to parse and plan) instead of a thousand."""
+def _one_of(values: list[str]) -> sa.ScalarSelect[Any]:
+    """``values`` as one JSON parameter, unpacked by SQLite (PostgreSQL's statements do the
+    same with ``json_array_elements_text``): a thousand ids cost one bind (and one short
+    statement to parse and plan) instead of a thousand."""
     document = sa.literal(orjson.dumps(values).decode(), sa.Text)
-    if conn.dialect.name == "postgresql":
-        unpacked = sa.func.json_array_elements_text(sa.cast(document, postgresql.JSON))
-        return sa.select(unpacked).scalar_subquery()
     return sa.select(sa.column("value")).select_from(sa.func.json_each(document)).scalar_subquery()
+
+
+def _known(stored: StoredEvent) -> Known:
+    return content_of(stored), stored.position, stored.stream, stored.version
 
 
 def _stored_ids(conn: sa.Connection, batch: Sequence[NewEvent]) -> dict[tuple[str, str], Known]:
     found: dict[tuple[str, str], Known] = {}
-    for user, wanted in _by_user((e.user_id, e.id) for e in batch).items():
-        for chunk in _chunks(wanted):
-            rows = conn.execute(
-                sa.select(*FIELDS).where(
-                    events.c.user_id == user, events.c.id.in_(_one_of(conn, chunk))
-                )
-            )
-            for row in rows:
-                stored = stored_event(row._mapping)
-                found[(user, stored.id)] = (
-                    content_of(stored),
-                    stored.position,
-                    stored.stream,
-                    stored.version,
-                )
+    for user, chunk in _lookups((e.user_id, e.id) for e in batch):
+        rows = conn.execute(
+            sa.select(*FIELDS).where(events.c.user_id == user, events.c.id.in_(_one_of(chunk)))
+        )
+        for row in rows:
+            stored = stored_event(row._mapping)
+            found[(user, stored.id)] = _known(stored)
     return found
 
 
 def _stream_versions(conn: sa.Connection, batch: Sequence[NewEvent]) -> dict[tuple[str, str], int]:
     found: dict[tuple[str, str], int] = {}
-    for user, wanted in _by_user((e.user_id, e.stream) for e in batch).items():
-        for chunk in _chunks(wanted):
-            rows = conn.execute(
-                sa.select(events.c.stream, sa.func.max(events.c.version))
-                .where(events.c.user_id == user, events.c.stream.in_(_one_of(conn, chunk)))
-                .group_by(events.c.stream)
-            )
-            for stream, version in rows:
-                found[(user, stream)] = int(version)
+    for user, chunk in _lookups((e.user_id, e.stream) for e in batch):
+        rows = conn.execute(
+            sa.select(events.c.stream, sa.func.max(events.c.version))
+            .where(events.c.user_id == user, events.c.stream.in_(_one_of(chunk)))
+            .group_by(events.c.stream)
+        )
+        for stream, version in rows:
+            found[(user, stream)] = int(version)
     return found
