@@ -22,7 +22,7 @@ import httpx
 import orjson
 import structlog
 
-from sticky.api.store import Store
+from sticky.api.store import CHECKPOINT_ROWS, Store
 from sticky.api.store.outbox import PendingEvent
 from sticky.api.store.sessions import SessionSeen
 from sticky.kernel.outgoing import service_client
@@ -33,6 +33,9 @@ from sticky.kernel.waiting import cancel_and_wait, wait_event
 log = structlog.get_logger("sticky.api.recorder")
 
 _MAX_GROUP = 2000
+# A group this small is written on the event loop's own thread (see ``Store.record_now``):
+# well under a millisecond. A larger one (a backlog after a stall) goes to a worker thread.
+_INLINE_ROWS = 500
 
 # The events service's answers that no retry changes: the batch itself is malformed, too
 # large, invalid, or contradicts the log. 401 and 403 are about our credentials, and 408, 429
@@ -69,6 +72,7 @@ class Recorder:
         self._store = store
         self._queue: asyncio.Queue[tuple[Writes, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._checkpoint: asyncio.Task[None] | None = None
         self.committed = asyncio.Event()  # set after each commit that added outbox rows
 
     def start(self) -> None:
@@ -76,6 +80,9 @@ class Recorder:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
+        if self._checkpoint is not None:
+            # Not cancelled: its thread would go on using the store as it closes.
+            await asyncio.wait([self._checkpoint])
 
     async def record(self, writes: Writes) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -103,14 +110,26 @@ class Recorder:
         sessions = [seen for writes in group for seen in writes.sessions]
         events = [row for writes in group for row in writes.events]
         delivered = [w.delivered_through for w in group if w.delivered_through is not None]
+        through = max(delivered) if delivered else None
+        now = datetime.now(UTC)
         async with self._store.writing():
-            await asyncio.to_thread(
-                self._store.record_sync,
-                sessions,
-                events,
-                datetime.now(UTC),
-                max(delivered) if delivered else None,
-            )
+            small = len(sessions) + len(events) <= _INLINE_ROWS
+            if small and self._store.record_now(sessions, events, now, through):
+                self._checkpoint_when_due()
+                return
+            await asyncio.to_thread(self._store.record_sync, sessions, events, now, through)
+
+    def _checkpoint_when_due(self) -> None:
+        running = self._checkpoint is not None and not self._checkpoint.done()
+        if self._store.inline_rows >= CHECKPOINT_ROWS and not running:
+            self._store.inline_rows = 0
+            self._checkpoint = asyncio.create_task(self._checkpoint_now(), name="api-checkpoint")
+
+    async def _checkpoint_now(self) -> None:
+        try:
+            await asyncio.to_thread(self._store.checkpoint_sync)
+        except Exception as exc:  # the next one may succeed; SQLite checkpoints on close too
+            log.warning("outbox checkpoint failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _alone(self, writes: Writes, done: asyncio.Future[None]) -> None:
         try:

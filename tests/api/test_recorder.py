@@ -1,0 +1,134 @@
+"""The taps' group commit: on SQLite it is written on the event loop's own thread when the
+write lock is free, from a worker thread (the loop going on meanwhile) when another
+connection holds it, and its WAL is checkpointed from a thread; on PostgreSQL it is always
+written from a thread. Whichever way, every tap is in the outbox once ``record`` returns."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from sticky.api.recorder import Writes
+from sticky.api.store import CHECKPOINT_ROWS
+from sticky.api.tap import tap_event
+from sticky.kernel.ids import new_id
+from tests.api.support import RunningApi, api_settings, running_api
+
+USER = "usr_recorder"
+
+
+def _taps(count: int) -> Writes:
+    created = datetime.now(UTC)
+    events = [
+        tap_event(
+            "SESSION_READ",
+            user_id=USER,
+            application_id=None,
+            thing_id="thg_recorder",
+            session_id=new_id("ses"),
+            custom_data={"n": n},
+            created_at=created,
+        )
+        for n in range(count)
+    ]
+    return Writes().add_events(events, "203.0.113.0")
+
+
+@pytest.fixture
+async def sqlite_api(tmp_path: Path) -> AsyncIterator[RunningApi]:
+    async with running_api(api_settings(tmp_path, f"sqlite:///{tmp_path / 'api.db'}")) as api:
+        yield api
+
+
+def _database_file(api: RunningApi) -> Path:
+    database = make_url(api.state.store.url).database
+    assert database
+    return Path(database)
+
+
+async def test_a_recorded_tap_is_in_the_outbox_on_either_backend(api: RunningApi) -> None:
+    store = api.state.store
+    await api.state.recorder.record(_taps(3))
+    assert [e["customData"]["n"] for e in await api.outbox()] == [0, 1, 2]
+    if store.url.startswith("sqlite"):
+        assert store.inline_rows == 3  # written on the loop's thread
+    else:
+        assert store.inline_rows == 0  # a round trip per statement: from a thread
+
+
+async def test_a_group_waits_in_a_thread_while_another_connection_writes(
+    sqlite_api: RunningApi,
+) -> None:
+    store = sqlite_api.state.store
+    other = sqlite3.connect(_database_file(sqlite_api), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock
+    try:
+        recording = asyncio.create_task(sqlite_api.state.recorder.record(_taps(2)))
+        started = time.monotonic()
+        ticks = 0
+        while time.monotonic() - started < 0.3:
+            await asyncio.sleep(0.01)
+            ticks += 1
+        # The loop went on (the write waits in SQLite's busy handler, on a thread).
+        assert ticks >= 10
+        assert not recording.done()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    await asyncio.wait_for(recording, 10)
+    assert [e["customData"]["n"] for e in await sqlite_api.outbox()] == [0, 1]
+    assert store.inline_rows == 0  # nothing was half-written inline first
+
+
+async def test_a_failing_group_writes_nothing_inline(sqlite_api: RunningApi) -> None:
+    store = sqlite_api.state.store
+    duplicate = _taps(1)
+    duplicate.events.append(duplicate.events[0])  # the same event id twice: refused whole
+    with pytest.raises(Exception, match="UNIQUE"):
+        await sqlite_api.state.recorder.record(duplicate)
+    assert await sqlite_api.outbox() == []
+    assert store.inline_rows == 0
+    await sqlite_api.state.recorder.record(_taps(1))
+    assert len(await sqlite_api.outbox()) == 1
+    assert store.inline_rows == 1
+
+
+async def test_the_wal_is_checkpointed_from_a_thread_not_by_the_inline_writes(
+    sqlite_api: RunningApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, recorder = sqlite_api.state.store, sqlite_api.state.recorder
+    database = _database_file(sqlite_api)
+    checkpoints: list[str] = []
+    checkpoint = store.checkpoint_sync
+
+    def noted() -> None:
+        checkpoints.append(threading.current_thread().name)
+        checkpoint()
+
+    monkeypatch.setattr(store, "checkpoint_sync", noted)
+    await recorder.record(_taps(1))  # the inline connection exists, its pragmas set
+    size = database.stat().st_size
+    written = 0
+    while written + 400 < CHECKPOINT_ROWS:
+        await recorder.record(_taps(400))
+        written += 400
+    # Thousands of rows, all still in the WAL: the inline connection never checkpoints.
+    assert database.stat().st_size == size
+    assert checkpoints == []
+    await recorder.record(_taps(400))
+    pending: Any = recorder._checkpoint
+    assert pending is not None
+    await asyncio.wait_for(pending, 10)
+    assert len(checkpoints) == 1 and checkpoints[0] != "MainThread"
+    assert database.stat().st_size > size  # the pages reached the database file
+    assert store.inline_rows == 0
+    assert len(await sqlite_api.outbox()) == written + 401
