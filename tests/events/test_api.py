@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from sticky.events.store import writer
 from sticky.kernel.settings import Settings
 from tests.events.api_support import migrated, problem, running_events
 
@@ -162,6 +163,30 @@ async def test_retries_are_acknowledged_and_reused_ids_refused(
         )
         problem(changed, 409, "duplicate-event-id")
         assert len(await ev.everything()) == 1  # the batch's first event was not written
+
+
+async def test_only_the_ids_callers_chose_are_looked_up(
+    settings: Settings, events_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[str] = []
+    lookups = writer._lookups
+
+    def noted(pairs: Any) -> list[tuple[str, list[str]]]:
+        found = lookups(pairs)
+        looked_up.extend(value for _, chunk in found for value in chunk)
+        return found
+
+    monkeypatch.setattr(writer, "_lookups", noted)
+    async with running_events(settings, events_db) as ev:
+        mine = {"type": "MESSAGE", "id": "msg-mine"}
+        done = await ev.append(ANN, {"type": "CHECK_IN"}, mine, {"type": "CHECK_IN"})
+        # The generated ids (102 random bits each) cannot be stored yet: no lookup for them.
+        generated = {d["id"] for d in done} - {"msg-mine"}
+        assert "msg-mine" in looked_up
+        assert len(generated) == 2 and not generated & set(looked_up)
+        again = await ev.append(ANN, mine)
+        assert again[0]["duplicate"] is True and again[0]["position"] == done[1]["position"]
+        assert len(await ev.everything()) == 3
 
 
 async def test_stats_come_from_the_projection(settings: Settings, events_db: str) -> None:

@@ -36,6 +36,9 @@ class NewEvent:
     custom_data: dict[str, Any] = field(default_factory=dict)
     stream: str | None = None
     expected_version: int | None = None  # None: any; NO_STREAM: must not exist; n: last is n
+    fresh_id: bool = False
+    """``id`` was generated for this append (~102 random bits): nothing stored can have it,
+    so the writer does not look it up for an idempotent retry."""
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ def to_new_events(
                 custom_data=item.custom_data,
                 stream=stream or item.stream,
                 expected_version=expected,
+                fresh_id=not item.id,
             )
         )
     if errors:

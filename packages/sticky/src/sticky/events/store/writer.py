@@ -265,7 +265,7 @@ class GroupWriter:
                     head = raw.execute(_POSTGRES_HEAD)
                     id_reads = [
                         (user, raw.execute(_POSTGRES_IDS, (user, orjson.dumps(chunk).decode())))
-                        for user, chunk in _lookups((e.user_id, e.id) for e in everything)
+                        for user, chunk in _caller_ids(everything)
                     ]
                     version_reads = [
                         raw.execute(_POSTGRES_VERSIONS, (user, orjson.dumps(chunk).decode()))
@@ -455,6 +455,11 @@ def _lookups(pairs: Iterable[tuple[str, str | None]]) -> list[tuple[str, list[st
     return [(user, chunk) for user, wanted in _by_user(pairs).items() for chunk in _chunks(wanted)]
 
 
+def _caller_ids(batch: Iterable[NewEvent]) -> list[tuple[str, list[str]]]:
+    """The ids the callers chose, to look up: a retry's are stored already."""
+    return _lookups((e.user_id, e.id) for e in batch if not e.fresh_id)
+
+
 def _by_user(pairs: Iterable[tuple[str, str | None]]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for user, value in pairs:
@@ -477,7 +482,7 @@ def _known(stored: StoredEvent) -> Known:
 
 def _stored_ids(conn: sa.Connection, batch: Sequence[NewEvent]) -> dict[tuple[str, str], Known]:
     found: dict[tuple[str, str], Known] = {}
-    for user, chunk in _lookups((e.user_id, e.id) for e in batch):
+    for user, chunk in _caller_ids(batch):
         rows = conn.execute(
             sa.select(*FIELDS).where(events.c.user_id == user, events.c.id.in_(_one_of(chunk)))
         )
