@@ -14,14 +14,17 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from sticky.events.domain import EventFilter, NewEvent
 from sticky.events.export_worker import NICENESS, direct_backend, nice_backend
 from sticky.events.exports import Exports
-from sticky.events.store import StoreUnavailable, open_store
+from sticky.events.store import StoreUnavailable, open_store, reads
+from sticky.kernel.database import create_engine
 from sticky.kernel.settings import Settings
 from tests.events.api_support import migrated, running_events
 
@@ -213,3 +216,44 @@ async def test_the_worker_does_not_outlive_a_killed_service(sqlite_url: str) -> 
     finally:
         service.kill()
         service.wait()
+
+
+async def test_exports_sharing_a_turn_query_one_page_at_a_time_in_turn(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = await migrated(database_url)
+    await fill(url, 60)
+    monkeypatch.setattr(reads, "EXPORT_BATCH", 10)
+    engine = create_engine(url)
+    active, most, order = 0, 0, []
+
+    @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def started(*_: Any) -> None:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+
+    @sa.event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def ended(*_: Any) -> None:
+        nonlocal active
+        active -= 1
+
+    async def export(name: str) -> bytes:
+        chunks = []
+        async for chunk in reads.export(engine, EventFilter(user_id=ANN), turn):
+            order.append(name)
+            chunks.append(chunk)
+            await asyncio.sleep(0)  # the client's side: the other exports' turn comes
+        return b"".join(chunks)
+
+    turn = asyncio.Lock()
+    try:
+        exported = await asyncio.gather(*(export(name) for name in "abc"))
+    finally:
+        await engine.dispose()
+    for body in exported:
+        assert [orjson.loads(line)["customData"]["n"] for line in body.splitlines()] == list(
+            range(60)
+        )
+    assert most == 1  # never two page queries at once
+    assert order[:6] == ["a", "b", "c", "a", "b", "c"]  # a page each, in turn

@@ -67,17 +67,22 @@ def decode_request(line: bytes) -> tuple[EventFilter, str]:
     return EventFilter(**fields), format
 
 
-def _chunks(engine: AsyncEngine, where: EventFilter, format: str) -> AsyncIterator[bytes]:
-    chunks = reads.export(engine, where)
+def _chunks(
+    engine: AsyncEngine, where: EventFilter, format: str, turn: asyncio.Lock
+) -> AsyncIterator[bytes]:
+    chunks = reads.export(engine, where, turn)
     return ndjson_to_csv(chunks) if format == "csv" else chunks
 
 
 async def _serve_one(
-    engine: AsyncEngine, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    engine: AsyncEngine,
+    turn: asyncio.Lock,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
 ) -> None:
     try:
         where, format = decode_request(await reader.readline())
-        async for chunk in _chunks(engine, where, format):
+        async for chunk in _chunks(engine, where, format, turn):
             writer.write(FRAME.pack(len(chunk)))
             writer.write(chunk)
             await writer.drain()
@@ -153,8 +158,14 @@ async def serve(database_url: str, socket_path: str) -> None:
         if host in ("", "localhost", "127.0.0.1", "::1"):
             sa.event.listen(engine.sync_engine, "connect", _nice_backend)
 
+    # The exports' page queries take turns, one at a time, first come first served: four
+    # exports scanning side by side kept four database backends busy on a machine whose
+    # appends need one (on PostgreSQL a one-event append's p99 went from 6 to 24 ms); in
+    # turns they keep about one busy, and together they export about as fast.
+    turn = asyncio.Lock()
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _serve_one(engine, reader, writer)
+        await _serve_one(engine, turn, reader, writer)
 
     server = await asyncio.start_unix_server(handle, socket_path)
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
@@ -78,9 +80,15 @@ async def read_stream(
     return [stored_event(row._mapping) for row in rows]
 
 
-async def export(engine: AsyncEngine, where: EventFilter) -> AsyncIterator[bytes]:
+async def export(
+    engine: AsyncEngine, where: EventFilter, turn: asyncio.Lock | None = None
+) -> AsyncIterator[bytes]:
     """NDJSON chunks of stored bodies, a keyset page at a time, holding no connection
-    between pages (a slow client must not pin one)."""
+    between pages (a slow client must not pin one).
+
+    ``turn``, when given, is held for each page's query: exports sharing one take turns at
+    the database, a page each, instead of scanning side by side.
+    """
     after = where.after
     postgres = engine.dialect.name == "postgresql"
     while True:
@@ -90,7 +98,7 @@ async def export(engine: AsyncEngine, where: EventFilter) -> AsyncIterator[bytes
             .order_by(events.c.position)
             .limit(EXPORT_BATCH)
         )
-        async with engine.connect() as conn:
+        async with turn or contextlib.nullcontext(), engine.connect() as conn:
             if postgres:
                 # The server joins the page: one value to decode, not a row per event.
                 joined = page.subquery()
