@@ -218,14 +218,15 @@ async def test_the_worker_does_not_outlive_a_killed_service(sqlite_url: str) -> 
         service.wait()
 
 
-async def test_exports_sharing_a_turn_query_one_page_at_a_time_in_turn(
+async def test_exports_taking_turns_query_one_smaller_page_at_a_time_in_turn(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = await migrated(database_url)
     await fill(url, 60)
     monkeypatch.setattr(reads, "EXPORT_BATCH", 10)
+    monkeypatch.setattr(reads, "SHARED_EXPORT_BATCH", 5)
     engine = create_engine(url)
-    active, most, order = 0, 0, []
+    active, most, pages = 0, 0, []
 
     @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
     def started(*_: Any) -> None:
@@ -238,22 +239,27 @@ async def test_exports_sharing_a_turn_query_one_page_at_a_time_in_turn(
         nonlocal active
         active -= 1
 
-    async def export(name: str) -> bytes:
-        chunks = []
-        async for chunk in reads.export(engine, EventFilter(user_id=ANN), turn):
-            order.append(name)
-            chunks.append(chunk)
-            await asyncio.sleep(0)  # the client's side: the other exports' turn comes
-        return b"".join(chunks)
+    turns = reads.Turns()
 
-    turn = asyncio.Lock()
+    async def export(name: str) -> list[int]:
+        exported = []
+        async with turns.exporting():
+            async for chunk in reads.export(engine, EventFilter(user_id=ANN), turns):
+                numbers = [orjson.loads(line)["customData"]["n"] for line in chunk.splitlines()]
+                pages.append((name, len(numbers)))
+                exported += numbers
+                await asyncio.sleep(0)  # the client's side: the other exports' turn comes
+        return exported
+
     try:
-        exported = await asyncio.gather(*(export(name) for name in "abc"))
+        together = await asyncio.gather(*(export(name) for name in "abc"))
+        alone = await export("d")
     finally:
         await engine.dispose()
-    for body in exported:
-        assert [orjson.loads(line)["customData"]["n"] for line in body.splitlines()] == list(
-            range(60)
-        )
+    assert together == [list(range(60))] * 3 and alone == list(range(60))
     assert most == 1  # never two page queries at once
-    assert order[:6] == ["a", "b", "c", "a", "b", "c"]  # a page each, in turn
+    # A smaller page of each in turn while they share ("a" began alone: a full page);
+    # full pages for an export alone.
+    assert pages[:7] == [("a", 10), ("b", 5), ("c", 5), ("a", 5), ("b", 5), ("c", 5), ("a", 5)]
+    assert [size for name, size in pages if name == "d"] == [10] * 6
+    assert turns.running == 0

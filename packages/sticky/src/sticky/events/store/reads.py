@@ -19,8 +19,31 @@ FIELDS = [column for column in events.c if column.name != "body"]
 # The log's head: the primary key's last entry (SQLite and PostgreSQL both answer max() of
 # an indexed column from the end of its B-tree, not by a scan).
 HEAD = sa.select(sa.func.max(events.c.position))
-# Rows per query of an export: each becomes one chunk of NDJSON (about 2 MiB).
+# Rows per query of an export: each becomes one chunk of NDJSON (about 2 MiB). Exports
+# taking turns at the database while others wait read smaller pages: shorter turns.
 EXPORT_BATCH = 5000
+SHARED_EXPORT_BATCH = 2000
+
+
+class Turns:
+    """Exports that take turns at the database: one page query at a time, in arrival order
+    (a page of each in turn), with smaller pages while more than one is running."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.running = 0
+
+    @contextlib.asynccontextmanager
+    async def exporting(self) -> AsyncIterator[None]:
+        """While one export runs (its pages are read with ``export(..., turns)``)."""
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+
+    def page_size(self) -> int:
+        return EXPORT_BATCH if self.running <= 1 else SHARED_EXPORT_BATCH
 
 
 def matching(where: EventFilter, after: int) -> list[sa.ColumnElement[bool]]:
@@ -81,24 +104,26 @@ async def read_stream(
 
 
 async def export(
-    engine: AsyncEngine, where: EventFilter, turn: asyncio.Lock | None = None
+    engine: AsyncEngine, where: EventFilter, turns: Turns | None = None
 ) -> AsyncIterator[bytes]:
     """NDJSON chunks of stored bodies, a keyset page at a time, holding no connection
     between pages (a slow client must not pin one).
 
-    ``turn``, when given, is held for each page's query: exports sharing one take turns at
-    the database, a page each, instead of scanning side by side.
+    With ``turns``, exports sharing them take turns at the database, a page each, instead
+    of scanning side by side (run each inside ``turns.exporting()``).
     """
     after = where.after
     postgres = engine.dialect.name == "postgresql"
     while True:
+        size = turns.page_size() if turns is not None else EXPORT_BATCH
         page = (
             sa.select(events.c.position, events.c.body)
             .where(*matching(where, after))
             .order_by(events.c.position)
-            .limit(EXPORT_BATCH)
+            .limit(size)
         )
-        async with turn or contextlib.nullcontext(), engine.connect() as conn:
+        turn = turns.lock if turns is not None else contextlib.nullcontext()
+        async with turn, engine.connect() as conn:
             if postgres:
                 # The server joins the page: one value to decode, not a row per event.
                 joined = page.subquery()
@@ -123,6 +148,6 @@ async def export(
         if not count:
             return
         yield (text + "\n").encode()
-        if count < EXPORT_BATCH:
+        if count < size:
             return
         after = last
