@@ -110,20 +110,21 @@ async def export(
     between pages (a slow client must not pin one).
 
     With ``turns``, exports sharing them take turns at the database, a page each, instead
-    of scanning side by side (run each inside ``turns.exporting()``).
+    of scanning side by side (run each inside ``turns.exporting()``); without, the export
+    has turns of its own: full pages, a lock nobody else waits for.
     """
+    turns = turns or Turns()
     after = where.after
     postgres = engine.dialect.name == "postgresql"
     while True:
-        size = turns.page_size() if turns is not None else EXPORT_BATCH
+        size = turns.page_size()
         page = (
             sa.select(events.c.position, events.c.body)
             .where(*matching(where, after))
             .order_by(events.c.position)
             .limit(size)
         )
-        turn = turns.lock if turns is not None else contextlib.nullcontext()
-        async with turn, engine.connect() as conn:
+        async with turns.lock, engine.connect() as conn:
             if postgres:
                 # The server joins the page: one value to decode, not a row per event.
                 joined = page.subquery()
