@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from sticky.api.recorder import Writes
-from sticky.api.store import CHECKPOINT_ROWS
+from sticky.api.recorder import CHECKPOINT_ROWS, Writes
 from sticky.api.tap import tap_event
 from sticky.kernel.ids import new_id
 from tests.api.support import RunningApi, api_settings, running_api
@@ -56,23 +55,23 @@ def _database_file(api: RunningApi) -> Path:
 
 
 async def test_a_recorded_tap_is_in_the_outbox_on_either_backend(api: RunningApi) -> None:
-    store = api.state.store
-    await api.state.recorder.record(_taps(3))
+    store, recorder = api.state.store, api.state.recorder
+    await recorder.record(_taps(3))
     assert [e["customData"]["n"] for e in await api.outbox()] == [0, 1, 2]
     if store.url.startswith("sqlite"):
-        assert store.inline_rows == 3  # written on the loop's thread
+        assert recorder.inline_rows == 3  # written on the loop's thread
     else:
-        assert store.inline_rows == 0  # a round trip per statement: from a thread
+        assert recorder.inline_rows == 0  # a round trip per statement: from a thread
 
 
 async def test_a_group_waits_in_a_thread_while_another_connection_writes(
     sqlite_api: RunningApi,
 ) -> None:
-    store = sqlite_api.state.store
+    recorder = sqlite_api.state.recorder
     other = sqlite3.connect(_database_file(sqlite_api), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # holds SQLite's write lock
     try:
-        recording = asyncio.create_task(sqlite_api.state.recorder.record(_taps(2)))
+        recording = asyncio.create_task(recorder.record(_taps(2)))
         started = time.monotonic()
         ticks = 0
         while time.monotonic() - started < 0.3:
@@ -86,20 +85,20 @@ async def test_a_group_waits_in_a_thread_while_another_connection_writes(
         other.close()
     await asyncio.wait_for(recording, 10)
     assert [e["customData"]["n"] for e in await sqlite_api.outbox()] == [0, 1]
-    assert store.inline_rows == 0  # nothing was half-written inline first
+    assert recorder.inline_rows == 0  # nothing was half-written inline first
 
 
 async def test_a_failing_group_writes_nothing_inline(sqlite_api: RunningApi) -> None:
-    store = sqlite_api.state.store
+    recorder = sqlite_api.state.recorder
     duplicate = _taps(1)
     duplicate.events.append(duplicate.events[0])  # the same event id twice: refused whole
     with pytest.raises(Exception, match="UNIQUE"):
-        await sqlite_api.state.recorder.record(duplicate)
+        await recorder.record(duplicate)
     assert await sqlite_api.outbox() == []
-    assert store.inline_rows == 0
-    await sqlite_api.state.recorder.record(_taps(1))
+    assert recorder.inline_rows == 0
+    await recorder.record(_taps(1))
     assert len(await sqlite_api.outbox()) == 1
-    assert store.inline_rows == 1
+    assert recorder.inline_rows == 1
 
 
 async def test_the_wal_is_checkpointed_from_a_thread_not_by_the_inline_writes(
@@ -130,5 +129,5 @@ async def test_the_wal_is_checkpointed_from_a_thread_not_by_the_inline_writes(
     await asyncio.wait_for(pending, 10)
     assert len(checkpoints) == 1 and checkpoints[0] != "MainThread"
     assert database.stat().st_size > size  # the pages reached the database file
-    assert store.inline_rows == 0
+    assert recorder.inline_rows == 0
     assert len(await sqlite_api.outbox()) == written + 401

@@ -22,7 +22,7 @@ import httpx
 import orjson
 import structlog
 
-from sticky.api.store import CHECKPOINT_ROWS, Store
+from sticky.api.store import Store
 from sticky.api.store.outbox import PendingEvent
 from sticky.api.store.sessions import SessionSeen
 from sticky.kernel.outgoing import service_client
@@ -36,6 +36,9 @@ _MAX_GROUP = 2000
 # A group this small is written on the event loop's own thread (see ``Store.record_now``):
 # well under a millisecond. A larger one (a backlog after a stall) goes to a worker thread.
 _INLINE_ROWS = 500
+# SQLite's own checkpoint interval is 1,000 pages of WAL; the inline connection never
+# checkpoints, so the recorder has one run, from a thread, after about as many rows.
+CHECKPOINT_ROWS = 2_000
 
 # The events service's answers that no retry changes: the batch itself is malformed, too
 # large, invalid, or contradicts the log. 401 and 403 are about our credentials, and 408, 429
@@ -73,6 +76,8 @@ class Recorder:
         self._queue: asyncio.Queue[tuple[Writes, asyncio.Future[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._checkpoint: asyncio.Task[None] | None = None
+        self.inline_rows = 0
+        """Rows written on the event loop's thread since the last checkpoint (SQLite)."""
         self.committed = asyncio.Event()  # set after each commit that added outbox rows
 
     def start(self) -> None:
@@ -115,14 +120,15 @@ class Recorder:
         async with self._store.writing():
             small = len(sessions) + len(events) <= _INLINE_ROWS
             if small and self._store.record_now(sessions, events, now, through):
+                self.inline_rows += len(sessions) + len(events) + (through is not None)
                 self._checkpoint_when_due()
                 return
             await asyncio.to_thread(self._store.record_sync, sessions, events, now, through)
 
     def _checkpoint_when_due(self) -> None:
         running = self._checkpoint is not None and not self._checkpoint.done()
-        if self._store.inline_rows >= CHECKPOINT_ROWS and not running:
-            self._store.inline_rows = 0
+        if self.inline_rows >= CHECKPOINT_ROWS and not running:
+            self.inline_rows = 0
             self._checkpoint = asyncio.create_task(self._checkpoint_now(), name="api-checkpoint")
 
     async def _checkpoint_now(self) -> None:

@@ -28,7 +28,7 @@ from sticky.api.store.tables import (
 from sticky.kernel.database import create_engine, create_sync_engine, is_sqlite
 from sticky.kernel.migrations import current_revision, head_revision
 
-__all__ = ["CHECKPOINT_ROWS", "Cursor", "InvalidCursor", "PageOf", "Row", "Store", "Transaction"]
+__all__ = ["Cursor", "InvalidCursor", "PageOf", "Row", "Store", "Transaction"]
 
 
 @dataclass
@@ -71,9 +71,6 @@ class Transaction:
         return True
 
 
-# SQLite's own checkpoint interval (1,000 pages of WAL): the inline connection checkpoints
-# itself never, so the recorder asks for a checkpoint, from a thread, after about as many rows.
-CHECKPOINT_ROWS = 2_000
 _SQLITE_BUSY = 5
 
 
@@ -103,8 +100,6 @@ class Store:
         self.engine: AsyncEngine = create_engine(url)
         self._sync: sa.Engine | None = None
         self._inline: sa.Engine | None = None
-        self.inline_rows = 0
-        """Rows written on the event loop's thread since the last checkpoint (SQLite)."""
         # SQLite has one writer at a time. The api's own transactions and the taps' group
         # commit take turns here, in arrival order, instead of sleeping in SQLite's busy
         # handler (whose back-off, up to 100 ms a try, made the tail of payments under load
@@ -159,8 +154,8 @@ class Store:
         A group of taps takes SQLite well under a millisecond; from a worker thread it took
         several, waiting for the GIL and the busy event loop, while its taps waited on it.
         This connection never waits in SQLite's busy handler and never checkpoints (the
-        checkpoint's fsyncs would stall the loop): ``checkpoint_sync`` does that, from a
-        thread, when the recorder sees ``inline_rows`` reach ``CHECKPOINT_ROWS``.
+        checkpoint's fsyncs would stall the loop): call ``checkpoint_sync`` from a thread
+        every so many rows written here.
         """
         if self._turn is None:
             return False
@@ -173,7 +168,6 @@ class Store:
             if _busy(exc):
                 return False
             raise
-        self.inline_rows += len(seen) + len(events) + (delivered_through is not None)
         return True
 
     def checkpoint_sync(self) -> None:
