@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from sticky.api.recorder import CHECKPOINT_ROWS, Writes
+from sticky.api.store.sessions import SessionSeen
 from sticky.api.tap import tap_event
 from sticky.kernel.ids import new_id
 from tests.api.support import RunningApi, api_settings, running_api
@@ -131,3 +132,45 @@ async def test_the_wal_is_checkpointed_from_a_thread_not_by_the_inline_writes(
     assert database.stat().st_size > size  # the pages reached the database file
     assert recorder.inline_rows == 0
     assert len(await sqlite_api.outbox()) == written + 401
+
+
+async def test_rows_written_inline_are_stored_as_the_engine_stores_them(
+    sqlite_api: RunningApi,
+) -> None:
+    store = sqlite_api.state.store
+    at = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)  # no microseconds: still written as .000000
+
+    def group(tag: str, thing_id: str | None = None) -> tuple[Any, ...]:
+        seen = [SessionSeen(f"ses_{tag}", USER, "app_stored", thing_id, at)]
+        return seen, [(f"evt_{tag}", '{"type": "SESSION_READ"}')], at
+
+    assert store.record_now(*group("inline"))  # the raw connection, on this thread
+    await asyncio.to_thread(store.record_sync, *group("engine"))  # SQLAlchemy's engine
+
+    database = sqlite3.connect(_database_file(sqlite_api))
+    try:
+
+        def stored(table: str) -> list[tuple[Any, ...]]:
+            """Each row's values, then each value's SQLite type, oldest row first."""
+            names = [c[1] for c in database.execute(f"PRAGMA table_info({table})")]
+            kinds = ", ".join(f"typeof({name})" for name in names)
+            query = f"SELECT *, {kinds} FROM {table} ORDER BY created_at, rowid"
+            return database.execute(query).fetchall()
+
+        inline, engine = stored("sessions")
+        assert inline[0] == "ses_inline"
+        assert inline[1:] == engine[1:]  # every column but the id: values and types alike
+        assert "2026-12-05 09:30:00.000000" in inline
+        first, second = stored("event_outbox")
+        assert first[:2] == (1, "evt_inline")
+        assert first[2:] == second[2:]
+
+        # A session tapping again is repointed, and delivered rows go in the same transaction.
+        seen, _, _ = group("inline", "thg_again")
+        assert store.record_now(seen, [("evt_later", "{}")], at, delivered_through=1)
+        repointed = database.execute("SELECT thing_id FROM sessions WHERE id = 'ses_inline'")
+        assert repointed.fetchone() == ("thg_again",)
+        left = database.execute("SELECT event_id FROM event_outbox ORDER BY seq").fetchall()
+        assert left == [("evt_engine",), ("evt_later",)]
+    finally:
+        database.close()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sticky.api.store.inline import InlineWriter
 from sticky.api.store.outbox import EventOutbox, outbox_rows
 from sticky.api.store.owned import Cursor, InvalidCursor, Owned, PageOf, Row
 from sticky.api.store.sessions import Sessions, SessionSeen, seen_upsert
@@ -71,27 +72,10 @@ class Transaction:
         return True
 
 
-_SQLITE_BUSY = 5
-
-
 def _relaxed_sqlite(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def _inline_sqlite(dbapi_connection: Any, _: Any) -> None:
-    # On the event loop's thread: never wait for a lock, never run a checkpoint (its fsyncs).
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=0")
-    cursor.execute("PRAGMA wal_autocheckpoint=0")
-    cursor.close()
-
-
-def _busy(exc: sa.exc.OperationalError) -> bool:
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    return isinstance(code, int) and code & 0xFF == _SQLITE_BUSY
 
 
 class Store:
@@ -99,7 +83,7 @@ class Store:
         self.url = url
         self.engine: AsyncEngine = create_engine(url)
         self._sync: sa.Engine | None = None
-        self._inline: sa.Engine | None = None
+        self._inline: InlineWriter | None = None
         # SQLite has one writer at a time. The api's own transactions and the taps' group
         # commit take turns here, in arrival order, instead of sleeping in SQLite's busy
         # handler (whose back-off, up to 100 ms a try, made the tail of payments under load
@@ -160,15 +144,8 @@ class Store:
         if self._turn is None:
             return False
         if self._inline is None:
-            self._inline = create_sync_engine(self.url, pool_size=1)
-            event.listen(self._inline, "connect", _inline_sqlite)
-        try:
-            _record(self._inline, seen, events, now, delivered_through)
-        except sa.exc.OperationalError as exc:
-            if _busy(exc):
-                return False
-            raise
-        return True
+            self._inline = InlineWriter(self.url)
+        return self._inline.write(seen, events, now, delivered_through)
 
     def checkpoint_sync(self) -> None:
         """Copy the WAL into the database file (SQLite's ``PASSIVE`` checkpoint: it waits for
@@ -203,9 +180,10 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        for engine in (self._sync, self._inline):
-            if engine is not None:
-                engine.dispose()
+        if self._sync is not None:
+            self._sync.dispose()
+        if self._inline is not None:
+            self._inline.close()
 
 
 def _record(

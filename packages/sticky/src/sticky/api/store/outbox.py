@@ -47,6 +47,9 @@ class DeadLetter:
     refused_at: datetime
 
 
+OUTBOX_COLUMNS = ("event_id", "body", "created_at", "attempts")
+
+
 def outbox_rows(rows: list[tuple[str, str]], now: datetime) -> list[dict[str, object]]:
     return [{"event_id": i, "body": b, "created_at": now, "attempts": 0} for i, b in rows]
 

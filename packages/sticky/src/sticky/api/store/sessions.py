@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,12 +29,12 @@ class SessionSeen:
     at: datetime
 
 
-def seen_upsert(
-    dialect: str, seen: Sequence[SessionSeen]
-) -> tuple[sa.Insert, list[dict[str, Any]]]:
-    """One statement, many rows: create each session or repoint it (``executemany``)."""
+@functools.cache
+def seen_statement(dialect: str) -> sa.Insert:
+    """Create a session or repoint it: one statement per dialect, built once (its ``excluded``
+    columns cost more to build than a small group of taps takes to write)."""
     insert = sqlite.insert(sessions) if dialect == "sqlite" else postgresql.insert(sessions)
-    statement = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=[sessions.c.id],
         set_={
             "user_id": insert.excluded.user_id,
@@ -42,7 +43,10 @@ def seen_upsert(
             "updated_at": insert.excluded.updated_at,
         },
     )
-    params: list[dict[str, Any]] = [
+
+
+def seen_rows(seen: Sequence[SessionSeen]) -> list[dict[str, Any]]:
+    return [
         {
             "id": s.id,
             "user_id": s.user_id,
@@ -54,7 +58,13 @@ def seen_upsert(
         }
         for s in seen
     ]
-    return statement, params
+
+
+def seen_upsert(
+    dialect: str, seen: Sequence[SessionSeen]
+) -> tuple[sa.Insert, list[dict[str, Any]]]:
+    """One statement, many rows: create each session or repoint it (``executemany``)."""
+    return seen_statement(dialect), seen_rows(seen)
 
 
 class Sessions:
