@@ -24,8 +24,8 @@ from sqlalchemy import event
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from sticky.api.store.outbox import OUTBOX_COLUMNS, outbox_rows
-from sticky.api.store.sessions import SessionSeen, seen_rows, seen_statement
+from sticky.api.store.outbox import OUTBOX_COLUMNS
+from sticky.api.store.sessions import SEEN_COLUMNS, SessionSeen, seen_statement
 from sticky.api.store.tables import event_outbox
 from sticky.kernel.database import create_sync_engine
 
@@ -35,25 +35,25 @@ Processor = Callable[[Any], Any] | None
 
 
 class _Compiled:
-    """A statement's SQL for the dialect, and the bind processors of its parameters in order."""
+    """A statement's SQL for the dialect, and the bind processor of each of its parameters."""
 
-    def __init__(self, statement: sa.ClauseElement, dialect: sa.Dialect, **kw: Any) -> None:
+    def __init__(
+        self, statement: sa.ClauseElement, dialect: sa.Dialect, names: Sequence[str], **kw: Any
+    ) -> None:
         compiled = statement.compile(dialect=dialect, **kw)
         assert isinstance(compiled, SQLCompiler)
-        assert compiled.positiontup is not None  # SQLite's paramstyle is positional
+        # SQLite's parameters are positional: the writer builds its rows in this order.
+        if compiled.positiontup != list(names):
+            raise RuntimeError(f"expected parameters {names}, got {compiled.positiontup}")
         self.sql = compiled.string
-        self.names = list(compiled.positiontup)
         binds = compiled.binds
-        self.processors: list[Processor] = [
-            binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.names
-        ]
+        self.processors: dict[str, Processor] = {
+            name: binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        }
 
-    def rows(self, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        pairs = list(zip(self.names, self.processors, strict=True))
-        return [
-            tuple(row[name] if process is None else process(row[name]) for name, process in pairs)
-            for row in rows
-        ]
+    def processor(self, name: str) -> Callable[[Any], Any]:
+        process = self.processors[name]
+        return (lambda value: value) if process is None else process
 
 
 def _inline_sqlite(dbapi_connection: Any, _: Any) -> None:
@@ -76,11 +76,16 @@ class InlineWriter:
         self._engine = create_sync_engine(url, pool_size=1)
         event.listen(self._engine, "connect", _inline_sqlite)
         dialect = self._engine.dialect
-        self._seen = _Compiled(seen_statement(dialect.name), dialect)
-        self._outbox = _Compiled(event_outbox.insert(), dialect, column_keys=OUTBOX_COLUMNS)
-        self._delivered = _Compiled(
-            event_outbox.delete().where(event_outbox.c.seq <= sa.bindparam("through")), dialect
+        self._seen = _Compiled(seen_statement(dialect.name), dialect, SEEN_COLUMNS)
+        self._outbox = _Compiled(
+            event_outbox.insert(), dialect, OUTBOX_COLUMNS, column_keys=OUTBOX_COLUMNS
         )
+        through = event_outbox.c.seq <= sa.bindparam("through")
+        self._delivered = _Compiled(event_outbox.delete().where(through), dialect, ["through"])
+        self._no_sector = self._seen.processor("cross_user_sector")({})
+        self._seen_at = self._seen.processor("created_at")
+        self._outbox_at = self._outbox.processor("created_at")
+        self._through = self._delivered.processor("through")
         self._held: PoolProxiedConnection | None = None  # the pool's one connection, kept
         self._connection: sqlite3.Connection | None = None
 
@@ -106,14 +111,12 @@ class InlineWriter:
             raise
         try:
             if seen:
-                connection.executemany(self._seen.sql, self._seen.rows(seen_rows(seen)))
+                connection.executemany(self._seen.sql, self._session_rows(seen))
             if events:
-                rows = self._outbox.rows(outbox_rows(events, now))
-                connection.executemany(self._outbox.sql, rows)
+                at = self._outbox_at(now)
+                connection.executemany(self._outbox.sql, [(i, b, at, 0) for i, b in events])
             if delivered_through is not None:
-                connection.execute(
-                    self._delivered.sql, self._delivered.rows([{"through": delivered_through}])[0]
-                )
+                connection.execute(self._delivered.sql, (self._through(delivered_through),))
             connection.commit()
         except BaseException as exc:
             connection.rollback()
@@ -121,6 +124,16 @@ class InlineWriter:
                 return False
             raise
         return True
+
+    def _session_rows(self, seen: list[SessionSeen]) -> list[tuple[Any, ...]]:
+        stamps: dict[datetime, Any] = {}  # a burst's taps often share their instant
+        rows = []
+        for s in seen:
+            at = stamps.get(s.at)
+            if at is None:
+                at = stamps[s.at] = self._seen_at(s.at)
+            rows.append((s.id, s.user_id, s.application_id, s.thing_id, self._no_sector, at, at))
+        return rows
 
     def close(self) -> None:
         if self._held is not None:

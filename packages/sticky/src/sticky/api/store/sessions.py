@@ -29,6 +29,17 @@ class SessionSeen:
     at: datetime
 
 
+SEEN_COLUMNS = (
+    "id",
+    "user_id",
+    "application_id",
+    "thing_id",
+    "cross_user_sector",
+    "created_at",
+    "updated_at",
+)
+
+
 @functools.cache
 def seen_statement(dialect: str) -> sa.Insert:
     """Create a session or repoint it: one statement per dialect, built once (its ``excluded``
