@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import pytest
 
-from sticky.api.sandbox import LogicOutcome, Sandbox
+from sticky.api.sandbox import LogicOutcome, Sandbox, protocol
 from sticky.api.sandbox.engine import Engine
 
 INPUT: dict[str, Any] = {
@@ -370,6 +371,35 @@ async def test_many_runs_at_once_get_their_own_answers(sandbox: Sandbox) -> None
     assert [o.url for o in outcomes] == [
         f"https://shop.example/app?thing=thg_{n}&owner=usr_{n % 3}&t=4950" for n in range(300)
     ]
+
+
+async def test_runs_asked_for_in_one_loop_round_reach_the_worker_in_one_write(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taps handled in the same round of the api's loop wake the worker once, not once each,
+    and go into V8 together; each still gets its own answer."""
+    writes: list[list[Any]] = []
+    write_all = protocol.write_all
+
+    def noted(fd: int, data: bytes) -> None:
+        writes.append(protocol.FrameReader().feed(data))
+        write_all(fd, data)
+
+    monkeypatch.setattr(protocol, "write_all", noted)
+    outcomes = await asyncio.gather(
+        *(
+            sandbox.run_async("flow:round", "usr_alice", OK_SOURCE, {**INPUT, "thingId": f"t{n}"})
+            for n in range(20)
+        )
+    )
+    assert [o.url for o in outcomes] == [f"https://ok.example/?thing=t{n}" for n in range(20)]
+    assert len(writes) == 1
+    assert [frame[4] for frame in writes[0]] == [
+        orjson.dumps({**INPUT, "thingId": f"t{n}"}).decode() for n in range(20)
+    ]
+    # A thread's run (no loop to wait for) is written at once, on its own.
+    assert sandbox.run("flow:round", "usr_alice", OK_SOURCE, INPUT).error is None
+    assert len(writes) == 2 and len(writes[1]) == 1
 
 
 async def test_run_async_leaves_the_event_loop_free(sandbox: Sandbox) -> None:

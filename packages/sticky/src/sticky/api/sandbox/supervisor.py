@@ -1,9 +1,10 @@
 """``Sandbox``: the api process's handle on its sandbox worker process, safe from any thread.
 
-Each run is one request frame on the worker's stdin and one reply frame on its stdout; a reader
-thread matches replies to their waiters: a ``concurrent.futures.Future`` that ``run`` waits on,
-or an asyncio future of ``run_async``'s loop, all of one read's answers for a loop handed over
-in one call (a wake-up of the loop costs more than the answer). When the worker dies (V8 aborts
+Each run is one request frame on the worker's stdin and one reply frame on its stdout (the
+frames an event loop asks for in one round go in one write); a reader thread matches replies
+to their waiters: a ``concurrent.futures.Future`` that ``run`` waits on, or an asyncio future
+of ``run_async``'s loop, all of one read's answers for a loop handed over in one call (a
+wake-up of the loop costs more than the answer). When the worker dies (V8 aborts
 its process on some allocations) or hangs, a new one starts, and the runs the dead one held are
 sent again, one at a time: a run that kills a second worker fails as ``memory``, and
 ``Culprits`` refuses its logic from then on.
@@ -77,12 +78,31 @@ class _Worker:
     ready: threading.Event = field(default_factory=threading.Event)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     writable: bool = True
+    outgoing: dict[asyncio.AbstractEventLoop, list[bytes]] = field(default_factory=dict)
 
     def send(self, frame: bytes) -> None:
         # A dead worker's runs are sent again by its reader thread: a failed write can be ignored.
         with self.write_lock, contextlib.suppress(OSError):
             if self.writable:
                 protocol.write_all(self.stdin, frame)
+
+    def send_soon(self, frame: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        """Sends the frame with the others ``loop`` asks for in this round, in one write (call
+        on ``loop``'s thread): they reach the worker together, go into V8 as one batch, and
+        their replies come back together, instead of each run waking both processes."""
+        with self.write_lock:
+            frames = self.outgoing.get(loop)
+            if frames is not None:
+                frames.append(frame)
+                return
+            self.outgoing[loop] = [frame]
+        loop.call_soon(self._flush, loop)
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self.write_lock, contextlib.suppress(OSError):
+            frames = self.outgoing.pop(loop, [])
+            if self.writable:
+                protocol.write_all(self.stdin, b"".join(frames))
 
     def close_stdin(self) -> None:
         with self.write_lock:
@@ -193,6 +213,8 @@ class Sandbox:
                 self._runs[request_id] = _Run(waiter, frame, logic, worker, self._deadline(worker))
         if refused is not None:
             waiter.settle_here(refused)  # on the caller's own thread (its loop's, for asyncio)
+        elif worker is not None and waiter.loop is not None:
+            worker.send_soon(frame, waiter.loop)
         elif worker is not None:
             worker.send(frame)
 
