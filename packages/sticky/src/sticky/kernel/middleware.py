@@ -34,9 +34,14 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        ctx = tracing.from_headers(headers.get("x-request-id"), headers.get("traceparent"))
-        if "x-request-id" not in headers:
+        request_id = traceparent = None
+        for key, value in scope["headers"]:  # the last of each, as a dict of them would keep
+            if key == b"x-request-id":
+                request_id = value.decode("latin-1")
+            elif key == b"traceparent":
+                traceparent = value.decode("latin-1")
+        ctx = tracing.from_headers(request_id, traceparent)
+        if request_id is None:
             scope["headers"] = [*scope["headers"], (b"x-request-id", ctx.request_id.encode())]
         token = tracing.current.set(ctx)
         structlog.contextvars.bind_contextvars(request_id=ctx.request_id, trace_id=ctx.trace_id)

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16  # all-zero ids are invalid (W3C)
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
 
 def from_headers(request_id: str | None, traceparent: str | None) -> TraceContext:
     """Adopt the caller's ids when they are well formed; otherwise start new ones."""
-    match = _TRACEPARENT.match(traceparent or "")
-    if match and set(match.group(1)) != {"0"} and set(match.group(2)) != {"0"}:
+    match = _TRACEPARENT.match(traceparent) if traceparent else None
+    if match and match.group(1) != _ZERO_TRACE and match.group(2) != _ZERO_SPAN:
         trace_id, _, flags = match.groups()
     else:
         trace_id, flags = secrets.token_hex(16), "01"
