@@ -23,6 +23,7 @@ async def test_tap_redirects_where_the_live_logic_says_with_a_session(api: Runni
     thing = await api.thing(A, name="T9", applicationId=flow["id"])
     response = await tap(api, thing["id"], params={"q": "x"})
     assert response.status_code == 302
+    assert response.headers["cache-control"] == "no-store"  # a phone asks again every tap
     location = urlsplit(response.headers["location"])
     assert location.netloc == "shop.example"
     query = parse_qs(location.query)
@@ -38,10 +39,13 @@ async def test_tap_redirects_where_the_live_logic_says_with_a_session(api: Runni
     again = await tap(api, thing["id"], headers={"Cookie": f"sticky-sessionid={session_id}"})
     assert parse_qs(urlsplit(again.headers["location"]).query)["sessionId"] == [session_id]
     assert "set-cookie" not in again.headers
+    # Without a query string the logic's input.query is an empty object.
+    bare = parse_qs(urlsplit((await tap(api, thing["id"])).headers["location"]).query)
+    assert bare["q"] == ["undefined"]
 
     events = await api.outbox()
     reads = [e for e in events if e["type"] == "SESSION_READ"]
-    assert len(reads) == 2
+    assert len(reads) == 3
     assert reads[0]["thingId"] == thing["id"]
     assert reads[0]["applicationId"] == flow["id"]
     assert reads[0]["userId"] == A

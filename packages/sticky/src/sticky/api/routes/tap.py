@@ -93,7 +93,7 @@ async def _go(
             application=application,
             settings=settings,
             session_id=session_id,
-            query=dict(request.query_params),
+            query=dict(request.query_params) if request.scope["query_string"] else {},
         )
         key = f"{application_id}:{live['version']}"
         outcome = await api.sandbox.run_async(key, user_id, live["logic"], input_)
@@ -145,7 +145,7 @@ async def _go(
         )
     else:
         response = RedirectResponse(with_session(destination, session_id), status_code=302)
-        response.headers["Cache-Control"] = "no-store"
+        response.raw_headers.append((b"cache-control", b"no-store"))  # no header parsing
     if set_cookie:
         set_session_cookie(response, request, session_id)
     return response
