@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +17,7 @@ import pytest
 
 from sticky.api.sandbox import LogicOutcome, Sandbox, protocol
 from sticky.api.sandbox.engine import Engine
+from sticky.api.sandbox.supervisor import GRACE_SECONDS
 
 INPUT: dict[str, Any] = {
     "thingId": "thg_1",
@@ -625,8 +629,10 @@ def test_an_owner_whose_logic_keeps_crashing_is_refused() -> None:
         box.close()
 
 
-async def test_runs_in_flight_when_the_worker_dies_are_sent_again() -> None:
-    box = Sandbox(time_limit_ms=3000)
+@pytest.mark.parametrize("reader", ["thread", "loop"])
+async def test_runs_in_flight_when_the_worker_dies_are_sent_again(reader: str) -> None:
+    loop = asyncio.get_running_loop() if reader == "loop" else None
+    box = Sandbox(time_limit_ms=3000, loop=loop)
     try:
         busy = 'const end = Date.now() + 400; while (Date.now() < end) {} return "https://ok.example/";'
         crash = 'return "a".repeat(2 ** 28).split("").length;'
@@ -650,3 +656,61 @@ def test_a_closed_sandbox_refuses_runs() -> None:
     outcome = box.run("flow:fine", "usr_alice", OK_SOURCE, INPUT)
     assert outcome.error is not None
     assert outcome.error.kind == "exception"
+
+
+async def test_the_loop_reads_its_own_replies_without_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given its event loop, the sandbox reads the worker's pipe on that loop: an answer
+    reaches its caller with no reader thread to wake, nor a hand-over between threads."""
+    loop = asyncio.get_running_loop()
+    fds = len(os.listdir("/proc/self/fd"))
+    readers = sum(t.name == "sandbox" for t in threading.enumerate())
+    box = Sandbox(time_limit_ms=LIMIT_MS, loop=loop)
+    try:
+        await box.run_async("flow:warm", "usr_alice", OK_SOURCE, INPUT)
+        handovers: list[Any] = []
+        threadsafe = loop.call_soon_threadsafe
+
+        def noted(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            handovers.append(callback)
+            return threadsafe(callback, *args, **kwargs)
+
+        monkeypatch.setattr(loop, "call_soon_threadsafe", noted)
+        outcomes = await asyncio.gather(
+            *(
+                box.run_async("flow:own", "usr_alice", OK_SOURCE, {**INPUT, "thingId": f"t{n}"})
+                for n in range(50)
+            )
+        )
+        assert [o.url for o in outcomes] == [f"https://ok.example/?thing=t{n}" for n in range(50)]
+        assert handovers == []
+        assert sum(t.name == "sandbox" for t in threading.enumerate()) == readers
+        with pytest.raises(RuntimeError, match="run_async"):
+            box.run("flow:own", "usr_alice", OK_SOURCE, INPUT)  # would wait on its own reader
+        # Another thread's run is answered from the loop all the same.
+        threaded = await asyncio.to_thread(box.run, "flow:own", "usr_alice", OK_SOURCE, INPUT)
+        assert threaded.url == "https://ok.example/?thing=thg_1"
+    finally:
+        box.close()
+    assert len(os.listdir("/proc/self/fd")) == fds  # both ends of both pipes closed
+
+
+@pytest.mark.parametrize("reader", ["thread", "loop"])
+async def test_a_worker_that_hangs_is_killed_and_its_runs_answered(reader: str) -> None:
+    """A worker that stops answering (here: stopped by a signal) is killed once a run waits
+    past its time limit and the grace; its runs go to the next worker."""
+    loop = asyncio.get_running_loop() if reader == "loop" else None
+    box = Sandbox(time_limit_ms=LIMIT_MS, loop=loop)
+    try:
+        await box.run_async("flow:warm", "usr_alice", OK_SOURCE, INPUT)
+        worker = box._worker
+        assert worker is not None
+        os.kill(worker.process.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        outcome = await box.run_async("flow:hung", "usr_alice", OK_SOURCE, INPUT)
+        assert outcome.url == "https://ok.example/?thing=thg_1"
+        assert box.restarts == 1
+        assert time.monotonic() - started >= GRACE_SECONDS
+    finally:
+        box.close()

@@ -1,10 +1,12 @@
 """``Sandbox``: the api process's handle on its sandbox worker process, safe from any thread.
 
 Each run is one request frame on the worker's stdin and one reply frame on its stdout (the
-frames an event loop asks for in one round go in one write); a reader thread matches replies
-to their waiters: a ``concurrent.futures.Future`` that ``run`` waits on, or an asyncio future
-of ``run_async``'s loop, all of one read's answers for a loop handed over in one call (a
-wake-up of the loop costs more than the answer). When the worker dies (V8 aborts
+frames an event loop asks for in one round go in one write). The sandbox's own event loop
+(the api's), when it has one, reads the replies itself; otherwise a reader thread does. The
+reader matches replies to their waiters: a ``concurrent.futures.Future`` that ``run`` waits
+on, or an asyncio future of ``run_async``'s loop, settled at once on the reader's own loop,
+and for another loop all of one read's answers handed over in one call (a wake-up of the
+loop costs more than the answer). When the worker dies (V8 aborts
 its process on some allocations) or hangs, a new one starts, and the runs the dead one held are
 sent again, one at a time: a run that kills a second worker fails as ``memory``, and
 ``Culprits`` refuses its logic from then on.
@@ -79,6 +81,8 @@ class _Worker:
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     writable: bool = True
     outgoing: dict[asyncio.AbstractEventLoop, list[bytes]] = field(default_factory=dict)
+    listening: bool = False  # its replies are read by the sandbox's event loop
+    watch: asyncio.TimerHandle | None = None
 
     def send(self, frame: bytes) -> None:
         # A dead worker's runs are sent again by its reader thread: a failed write can be ignored.
@@ -131,7 +135,12 @@ class Sandbox:
         time_limit_ms: float = 20,
         memory_limit_bytes: int = 32 * 1024 * 1024,
         max_cached: int = 512,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        """``loop``: the event loop that will wait on most runs (the api's): it reads the
+        worker's replies itself, so an answer reaches its tap without waking a reader thread
+        that then waits for the GIL and wakes the loop. Without one, a thread reads them."""
+        self._loop = loop
         self._limit_ms = float(time_limit_ms)
         self._command = [
             sys.executable,
@@ -159,6 +168,8 @@ class Sandbox:
         self, version_key: str, owner: str, source: str, input: Mapping[str, Any]
     ) -> LogicOutcome:
         """Runs the logic and blocks until its outcome (about the time limit at most)."""
+        if self._loop is not None and _running_loop() is self._loop:
+            raise RuntimeError("the sandbox's own event loop reads its replies: use run_async")
         future: Future[LogicOutcome] = Future()
         self._submit(version_key, owner, source, input, _Waiter(future))
         return future.result()
@@ -189,6 +200,12 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             worker.process.kill()
             worker.process.wait()
+        if self._loop is not None:
+            if _running_loop() is self._loop:
+                self._unlisten(worker)
+            else:
+                with contextlib.suppress(RuntimeError):  # closed: it reads nothing any more
+                    self._loop.call_soon_threadsafe(self._unlisten, worker)
 
     def _submit(
         self, key: str, owner: str, source: str, input: Mapping[str, Any], waiter: _Waiter
@@ -242,11 +259,18 @@ class Sandbox:
             with contextlib.suppress(OSError, AttributeError):
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         worker = _Worker(process, stdin, stdout)
+        if self._loop is not None:
+            os.set_blocking(stdout, False)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: a thread reads
+                self._loop.call_soon_threadsafe(self._listen, worker)
+                return worker
+            os.set_blocking(stdout, True)
         reader = threading.Thread(target=self._read, args=(worker,), name="sandbox", daemon=True)
         reader.start()
         return worker
 
     def _read(self, worker: _Worker) -> None:
+        """A reader thread: the worker's replies, until it is gone; its watch, meanwhile."""
         frames = protocol.FrameReader()
         watched = time.monotonic()
         try:
@@ -256,19 +280,67 @@ class Sandbox:
                     data = os.read(worker.stdout, 1 << 16)
                     if not data:
                         break
-                    settled: Settled = []
-                    for message in frames.feed(data):
-                        probe = self._deliver(worker, message, settled)
-                        if probe is not None:
-                            _settle(settled, probe)
-                            settled = []
-                    _settle(settled)
+                    self._answer(worker, frames.feed(data))
                 if time.monotonic() - watched >= WATCH_SECONDS:
                     watched = time.monotonic()
                     self._watch(worker)
         finally:
             os.close(worker.stdout)
             self._replace(worker)
+
+    def _listen(self, worker: _Worker) -> None:
+        """On the sandbox's loop: the same as ``_read``, the loop reading when replies come."""
+        assert self._loop is not None
+        if worker.process.poll() is not None and self._worker is not worker:
+            os.close(worker.stdout)  # replaced or closed before the loop got here
+            return
+        frames = protocol.FrameReader()
+        worker.listening = True
+        self._loop.add_reader(worker.stdout, self._readable, worker, frames)
+        worker.watch = self._loop.call_later(WATCH_SECONDS, self._watch_on_loop, worker)
+
+    def _readable(self, worker: _Worker, frames: protocol.FrameReader) -> None:
+        try:
+            data = os.read(worker.stdout, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._answer(worker, frames.feed(data))
+            return
+        self._unlisten(worker)
+        # Waiting for the dead worker's exit, and starting another, would block the loop.
+        replacing = threading.Thread(
+            target=self._replace, args=(worker,), name="sandbox-replace", daemon=True
+        )
+        replacing.start()
+
+    def _watch_on_loop(self, worker: _Worker) -> None:
+        if worker.listening:
+            self._watch(worker)
+            assert self._loop is not None
+            worker.watch = self._loop.call_later(WATCH_SECONDS, self._watch_on_loop, worker)
+
+    def _unlisten(self, worker: _Worker) -> None:
+        """On the sandbox's loop: stop reading the worker, and close its end of the pipe."""
+        if not worker.listening:
+            return
+        worker.listening = False
+        assert self._loop is not None
+        self._loop.remove_reader(worker.stdout)
+        if worker.watch is not None:
+            worker.watch.cancel()
+        os.close(worker.stdout)
+
+    def _answer(self, worker: _Worker, messages: list[Any]) -> None:
+        settled: Settled = []
+        for message in messages:
+            probe = self._deliver(worker, message, settled)
+            if probe is not None:
+                _settle(settled, probe)
+                settled = []
+        _settle(settled)
 
     def _deliver(self, worker: _Worker, message: list[Any], settled: Settled) -> _Run | None:
         """Adds the reply's outcome to ``settled``; answers the next probe to send, if any."""
@@ -377,13 +449,24 @@ class Sandbox:
         return None
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def _settle(settled: Settled, probe: _Run | None = None) -> None:
-    """Hands outcomes to their waiters from any thread: one call per event loop."""
+    """Hands outcomes to their waiters from any thread: at once to those of the loop running
+    here, in one call to each other event loop."""
+    here = _running_loop()
     by_loop: dict[asyncio.AbstractEventLoop, Settled] = {}
     for waiter, outcome in settled:
         if waiter.loop is None:
             with contextlib.suppress(InvalidStateError):
                 waiter.future.set_result(outcome)
+        elif waiter.loop is here:
+            waiter.settle_here(outcome)
         else:
             by_loop.setdefault(waiter.loop, []).append((waiter, outcome))
     for loop, answers in by_loop.items():
