@@ -6,10 +6,10 @@ frames an event loop asks for in one round go in one write). The sandbox's own e
 reader matches replies to their waiters: a ``concurrent.futures.Future`` that ``run`` waits
 on, or an asyncio future of ``run_async``'s loop, settled at once on the reader's own loop,
 and for another loop all of one read's answers handed over in one call (a wake-up of the
-loop costs more than the answer). When the worker dies (V8 aborts
-its process on some allocations) or hangs, a new one starts, and the runs the dead one held are
-sent again, one at a time: a run that kills a second worker fails as ``memory``, and
-``Culprits`` refuses its logic from then on.
+loop costs more than the answer). When the worker dies (V8 aborts its process on some
+allocations) or hangs, a new one starts, and the runs the dead one held are sent again, one
+at a time: a run that kills a second worker fails as ``memory``, and ``Culprits`` refuses
+its logic from then on.
 """
 
 from __future__ import annotations
