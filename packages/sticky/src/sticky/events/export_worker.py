@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sticky.events.domain import EventFilter
 from sticky.events.store import reads
 from sticky.events.wire import ndjson_to_csv
+from sticky.kernel import loops
 from sticky.kernel.database import create_engine
 from sticky.kernel.logs import configure_logging
 from sticky.kernel.proctitle import name_process
@@ -182,7 +183,7 @@ def main() -> None:
     configure_logging("events-export", config.get("log_level", "info"))
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
-    asyncio.run(serve(config["database_url"], config["socket"]))
+    loops.run(serve(config["database_url"], config["socket"]))
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from sticky.api.sandbox import protocol
 from sticky.api.sandbox.engine import Engine, Reply
+from sticky.kernel import loops
 from sticky.kernel.proctitle import name_process
 
 # stdlib logging: structlog would add ~0.3 s to every worker start.
@@ -114,16 +114,6 @@ async def serve(out: int, *, memory_limit: int, max_cached: int) -> None:
         await engine.close()
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's, as the services' (uvicorn picks it): every run crosses the loop several times
-    (a frame in, V8's answer from its thread, a reply out), each cheaper there."""
-    try:
-        import uvloop
-    except ImportError:  # not on this platform: asyncio's own
-        return None
-    return uvloop.new_event_loop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--memory-limit", type=int, required=True)
@@ -135,8 +125,7 @@ def main() -> None:
     # Replies own the real stdout; anything else printed goes to stderr.
     out = os.dup(1)
     os.dup2(2, 1)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(serve(out, memory_limit=args.memory_limit, max_cached=args.max_cached))
+    loops.run(serve(out, memory_limit=args.memory_limit, max_cached=args.max_cached))
     # Skips joining threads that may be stuck in V8 builtins: the process's end stops them.
     sys.stderr.flush()
     os._exit(0)
