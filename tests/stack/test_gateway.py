@@ -269,3 +269,13 @@ def test_a_service_that_is_down_is_a_502_problem(gateway: Gateway) -> None:
     assert problem["type"] == "https://sticky.dev/problems/bad-gateway"
     assert problem["status"] == 502
     assert "geo" in problem["detail"]
+
+
+def test_caddy_collects_garbage_less_often_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(env="development", data_dir=tmp_path)
+    monkeypatch.delenv("GOGC", raising=False)
+    assert caddy_environment(settings)["GOGC"] == "400"
+    monkeypatch.setenv("GOGC", "100")  # the operator's own choice wins
+    assert caddy_environment(settings)["GOGC"] == "100"
