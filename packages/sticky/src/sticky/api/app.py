@@ -42,8 +42,9 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         recorder = Recorder(store)
-        loop = asyncio.get_running_loop()
-        sandbox = Sandbox(time_limit_ms=settings.logic_time_limit_ms, loop=loop)
+        sandbox = Sandbox(
+            time_limit_ms=settings.logic_time_limit_ms, loop=asyncio.get_running_loop()
+        )
         api = Api(
             settings=settings,
             store=store,

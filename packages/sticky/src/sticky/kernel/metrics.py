@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
+from itertools import accumulate
 
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -24,7 +25,7 @@ _LATENCY = ("sticky_http_request_duration_seconds", "Time to answer an HTTP requ
 
 class HttpMetrics(Collector):
     """What prometheus_client's ``Counter`` and ``Histogram`` would expose, counted in plain
-    integers: every request of every service is observed, and their children's locks and
+    Python numbers: every request of every service is observed, and their children's locks and
     values cost several times this (they are for metrics shared between threads; these are
     only observed by the event loop's thread, and read when scraped)."""
 
@@ -52,11 +53,7 @@ class HttpMetrics(Collector):
         yield requests
         latency = HistogramMetricFamily(*_LATENCY, labels=["service", "method", "route"])
         for (method, route), counts in list(self._latency.items()):
-            cumulative: list[tuple[str, float]] = []
-            total = 0.0
-            for bound, in_bucket in zip(_BOUNDS, counts[:-1], strict=True):
-                total += in_bucket
-                cumulative.append((bound, total))
+            cumulative = list(zip(_BOUNDS, accumulate(counts[:-1]), strict=True))
             latency.add_metric([self.service, method, route], cumulative, counts[-1])
         yield latency
 

@@ -105,11 +105,6 @@ class InlineWriter:
             assert isinstance(connection, sqlite3.Connection)
         try:
             connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if _busy(exc):
-                return False
-            raise
-        try:
             if seen:
                 connection.executemany(self._seen.sql, self._session_rows(seen))
             if events:
@@ -119,7 +114,8 @@ class InlineWriter:
                 connection.execute(self._delivered.sql, (self._through(delivered_through),))
             connection.commit()
         except BaseException as exc:
-            connection.rollback()
+            if connection.in_transaction:
+                connection.rollback()
             if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
                 return False
             raise
