@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import event as sa_event
 
 from tests.api.support import RunningApi
 
@@ -51,6 +54,31 @@ async def test_tap_redirects_where_the_live_logic_says_with_a_session(api: Runni
     assert reads[0]["userId"] == A
     assert reads[0]["sessionId"] == session_id
     assert reads[0]["customData"]["applicationVersion"] == 1
+
+
+async def test_taps_arriving_together_read_the_sticker_and_its_flow_once(
+    api: RunningApi,
+) -> None:
+    # Every tap in flight when a busy sticker's cached rows were missing (first use, or
+    # expiry) used to read them itself, queueing for the pooled connections: a stall for all.
+    flow = await api.flow(A, logic="return input.consumerAppUrl;")
+    thing = await api.thing(A, name="T1", applicationId=flow["id"])
+    reads: list[str] = []
+
+    def count(conn, cursor, statement: str, *_: object) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    engine = api.state.store.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        answers = await asyncio.gather(*(tap(api, thing["id"]) for _ in range(32)))
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)
+    assert [answer.status_code for answer in answers] == [302] * 32
+    assert len([s for s in reads if "FROM things" in s]) == 1
+    assert len([s for s in reads if "FROM applications" in s]) == 1
+    assert len([s for s in reads if "FROM application_versions" in s]) == 1
 
 
 async def test_secure_cookie_over_https_and_none_on_kid_safe_stickers(api: RunningApi) -> None:

@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, *, deliver: bool = True) -> Fas
             await payments.aclose()
             await recorder.stop()
             sandbox.close()
+            api.taps.close()
             await store.close()
 
     app = create_service_app(

@@ -1,17 +1,18 @@
 """The tap: a sticker's id in, the destination URL out, the tap recorded and never lost.
 
 What a tap needs (the thing, its flow's live version) is cached for a few seconds per
-process; a change made through this process forgets its entries at once, other replicas see
-it within ``CACHE_SECONDS``. Routing logic runs in the sandbox, compiled once per live
-version. The session and the ``SESSION_READ`` event are written through the recorder's group
-commit, so a burst of taps shares its fsyncs.
+process (``sticky.api.cache``: read again in the background while a busy entry still
+answers, and read once however many taps miss it together); a change made through this
+process forgets its entries at once, other replicas see it within ``CACHE_SECONDS``.
+Routing logic runs in the sandbox, compiled once per live version. The session and the
+``SESSION_READ`` event are written through the recorder's group commit, so a burst of taps
+shares its fsyncs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sticky.api.cache import ReadThrough
 from sticky.api.context import Api
 from sticky.api.ids import looks_like_thing_id
 from sticky.api.recorder import Recorder, Writes
@@ -33,6 +35,7 @@ from sticky.kernel.ids import new_id, random_string
 from sticky.kernel.privacy import anonymize_ip
 
 CACHE_SECONDS = 5.0
+REFRESH_SECONDS = 1.0  # a busy entry is read again in its last second (see api.cache)
 _CACHE_SIZE = 50_000
 SESSION_COOKIE = "sticky-sessionid"
 _SESSION_ID = re.compile(r"^ses_[0-9a-km-z]{20}$")
@@ -175,31 +178,37 @@ def logic_input(
 class Taps:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._things: OrderedDict[str, tuple[float, Row | None]] = OrderedDict()
-        self._flows: OrderedDict[str, tuple[float, Flow | None]] = OrderedDict()
+        self._things = ReadThrough(
+            self._read_thing, seconds=CACHE_SECONDS, refresh=REFRESH_SECONDS, size=_CACHE_SIZE
+        )
+        self._flows = ReadThrough(
+            self._read_flow, seconds=CACHE_SECONDS, refresh=REFRESH_SECONDS, size=_CACHE_SIZE
+        )
         self._sessions: OrderedDict[str, tuple[str, str | None, str | None]] = OrderedDict()
 
     def forget(self, thing_id: str) -> None:
-        self._things.pop(thing_id, None)
+        self._things.forget(thing_id)
 
     def forget_application(self, application_id: str) -> None:
-        self._flows.pop(application_id, None)
+        self._flows.forget(application_id)
+
+    def close(self) -> None:
+        self._things.close()
+        self._flows.close()
 
     async def thing(self, thing_id: str) -> Row | None:
-        cached = self._things.get(thing_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        return await self._things.get(thing_id)
+
+    async def flow(self, application_id: str) -> Flow | None:
+        return await self._flows.get(application_id)
+
+    async def _read_thing(self, thing_id: str) -> Row | None:
         async with self._store.reading() as tx:
             result = await tx.conn.execute(sa.select(things).where(things.c.id == thing_id))
             found = result.first()
-        row = dict(found._mapping) if found else None
-        _put(self._things, thing_id, row)
-        return row
+        return dict(found._mapping) if found else None
 
-    async def flow(self, application_id: str) -> Flow | None:
-        cached = self._flows.get(application_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+    async def _read_flow(self, application_id: str) -> Flow | None:
         async with self._store.reading() as tx:
             app = (
                 await tx.conn.execute(
@@ -216,9 +225,7 @@ class Taps:
                         )
                     )
                 ).first()
-        flow = Flow(dict(app._mapping), dict(live._mapping) if live else None) if app else None
-        _put(self._flows, application_id, flow)
-        return flow
+        return Flow(dict(app._mapping), dict(live._mapping) if live else None) if app else None
 
     async def target(self, thing_id: str) -> Target:
         if not looks_like_thing_id(thing_id):
@@ -258,13 +265,6 @@ class Taps:
         self._sessions.move_to_end(session_id)
         while len(self._sessions) > _CACHE_SIZE:
             self._sessions.popitem(last=False)
-
-
-def _put(cache: OrderedDict[str, tuple[float, Any]], key: str, value: Any) -> None:
-    cache[key] = (time.monotonic() + CACHE_SECONDS, value)
-    cache.move_to_end(key)
-    while len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)
 
 
 def tap_event(
