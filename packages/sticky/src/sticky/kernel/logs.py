@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 import structlog
 
+from sticky.kernel import tracing
+
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -25,6 +27,7 @@ def configure_logging(service: str, level: str = "info") -> None:
     """Route structlog and the standard library's logging to JSON lines on stdout."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        _add_trace,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
         _add_service(service),
@@ -58,6 +61,17 @@ def configure_logging(service: str, level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def _add_trace(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The request id and trace id of the request being served, if any. Read when a line is
+    written, from the context the request middleware sets, so a request that logs nothing
+    costs nothing here."""
+    ctx = tracing.current.get()
+    if ctx is not None:
+        event.setdefault("request_id", ctx.request_id)
+        event.setdefault("trace_id", ctx.trace_id)
+    return event
 
 
 def _add_service(service: str) -> Any:
