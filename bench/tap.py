@@ -8,9 +8,11 @@ A private ``sticky up`` (free ports, a temporary data directory) runs on this ma
 the load generator, ``wrk`` (Debian's package), which requests ``/t/{id}`` through Caddy:
 
 1. idle: a flow whose live routing logic builds the URL (the V8 sandbox runs on every tap),
-   first as new phones (no cookie: a session is created per tap), then as one returning phone
-   (its cookie sent), then a flow without logic (the default app), all at saturation (every
-   connection taps again as soon as it is answered); then the first case paced, below
+   first as new phones (no cookie: a session is created per tap), the same with half the
+   connections (at saturation a tap's latency is mostly its wait behind the other
+   connections: mean latency = connections / rate), then as one returning phone (its cookie
+   sent), then a flow without logic (the default app), all at saturation (every connection
+   taps again as soon as it is answered); then the first case paced, below
    saturation: 16 connections each pausing ``--paced-pause-ms`` between taps (about 700
    taps/s here), so its latency is a tap's own, not time spent queueing behind others;
 2. the same first case, saturated then paced, while two clients export the user's
@@ -218,11 +220,16 @@ def main() -> None:
             # Below saturation, latency is the tap's own, not the time spent queueing behind
             # the other connections (at saturation, mean latency = connections / rate).
             paced_args = (options.seconds, PACED_CONNECTIONS)
+            # Half the connections: the rate a tap's own latency bought, queueing halved.
+            half = max(1, options.connections // 2)
+            half_args = (options.seconds, half)
+            halved = f"new phones, logic, {half} connections"
             pause = options.paced_pause_ms
             paced = f"new phones, logic, {PACED_CONNECTIONS} connections pausing {pause:.0f} ms"
             warm = wrk("warm-up", tap_url(with_logic), 3, options.connections, [])
             runs = [
                 measured(stack, lambda: wrk("new phones, logic", tap_url(with_logic), *args, [])),
+                measured(stack, lambda: wrk(halved, tap_url(with_logic), *half_args, [])),
                 measured(
                     stack,
                     lambda: wrk(
@@ -289,12 +296,12 @@ def main() -> None:
     for run in runs:
         cells = " | ".join(f"{run.cpu_us.get(n, 0):,.0f}" for n in names)
         print(f"| {run.name} | {cells} | {sum(run.cpu_us.values()):,.0f} |")
-    idle, paced_idle, loaded_run, paced_loaded = runs[0], runs[3], runs[4], runs[5]
+    idle, paced_idle, loaded_run, paced_loaded = runs[0], runs[4], runs[5], runs[6]
     print()
     print(f"p99 under two exports / idle p99: {loaded_run.p99_ms / idle.p99_ms:.2f}x")
     ratio = paced_loaded.p99_ms / paced_idle.p99_ms
     print(f"paced: p99 under two exports / idle p99: {ratio:.2f}x")
-    logic_cost = runs[0].mean_ms - runs[2].mean_ms
+    logic_cost = runs[0].mean_ms - runs[3].mean_ms
     print(f"routing logic per tap (mean latency, logic - no logic): {logic_cost:.2f} ms")
     print(f"taps answered (wrk, warm-up included, + 1 setup tap): {taps:,}")
     print(f"SESSION_READ events stored: {stored:,}")
