@@ -91,6 +91,7 @@ async def test_exports_run_in_a_lower_priority_process(settings: Settings, sqlit
         assert pid is not None and pid != os.getpid()
         mine = os.getpriority(os.PRIO_PROCESS, 0)
         assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + NICENESS)
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
     # The service's shutdown stops its worker.
     await wait_for(lambda: not alive(pid))
 
