@@ -69,6 +69,10 @@ async def test_the_wal_is_truncated_once_past_its_limit_despite_readers(
     overlapping_readers: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(writer, "WAL_LIMIT_BYTES", LIMIT)
+    # Scaled down with the limit: these appends take well under the service's one second
+    # between tries, so one try the readers kept busy (a reader thread descheduled past
+    # WAL_WAIT_MS on a loaded machine) would otherwise leave no second try in the test.
+    monkeypatch.setattr(writer, "_WAL_RETRY_SECONDS", 0.05)
     wal = overlapping_readers.with_name(overlapping_readers.name + "-wal")
     store = open_store(f"sqlite:///{overlapping_readers}")
     largest = 0
