@@ -80,13 +80,12 @@ class ReadThrough(Generic[V]):
     async def _read(self, key: str) -> V:
         try:
             value = await self._load(key)
-        except BaseException:
-            if self._loading.get(key) is asyncio.current_task():
+        finally:
+            # Not ours any more when forgotten meanwhile: the value may predate the change.
+            kept = self._loading.get(key) is asyncio.current_task()
+            if kept:
                 del self._loading[key]
-            raise
-        # Forgotten while it was read: the value may be older than the change.
-        if self._loading.get(key) is asyncio.current_task():
-            del self._loading[key]
+        if kept:
             self._entries[key] = (self._clock() + self._seconds, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self._size:
