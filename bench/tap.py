@@ -2,7 +2,7 @@
 Not a test.
 
     uv run python bench/tap.py [--seconds 10] [--connections 32] [--export-events 1000000]
-                               [--paced-pause-ms 16]
+                               [--paced-pause-ms 16] [--rate 3000]
 
 A private ``sticky up`` (free ports, a temporary data directory) runs on this machine with
 the load generator, ``wrk`` (Debian's package), which requests ``/t/{id}`` through Caddy:
@@ -15,6 +15,10 @@ the load generator, ``wrk`` (Debian's package), which requests ``/t/{id}`` throu
    taps again as soon as it is answered); then the first case paced, below
    saturation: 16 connections each pausing ``--paced-pause-ms`` between taps (about 700
    taps/s here), so its latency is a tap's own, not time spent queueing behind others;
+   and last, taps sent at a fixed rate, ``--rate`` taps/s (the target, 3,000), whatever
+   their answers' latency (open loop, as ``wrk2`` does, from a Lua schedule): the latency of a
+   tap while the platform serves that rate. A send the platform's answers held past its time
+   is counted late, and a run with late sends was at saturation, not at the rate asked;
 2. the same first case, saturated then paced, while two clients export the user's
    ``--export-events`` events as NDJSON from the events service over and over (``curl`` to
    /dev/null), the load that took the original single-process design from 7 ms to 13 s;
@@ -50,6 +54,7 @@ from tests.e2e.test_accounts import signed_up
 from tests.stack_fixture import RunningStack, start_stack
 
 PACED_CONNECTIONS = 16
+RATE_CONNECTIONS = 64
 LOGIC = 'return input.consumerAppUrl + "?table=" + input.v2.thing.name + "&t=" + input.thingId;'
 
 
@@ -75,21 +80,70 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+# wrk's Lua (LuaJIT) hands out send times on a fixed schedule, whichever connection is free
+# taking the next: an open-loop load at a set rate, as wrk2 does. A time already past is sent
+# at once and counted late: the platform did not keep up, and the run was at saturation.
+_SCHEDULE = """
+local ffi = require("ffi")
+ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } bench_ts;
+           int clock_gettime(int, bench_ts *); ]]
+local ts = ffi.new("bench_ts")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+interval = 0; late = 0; slots = 0
+local due = nil
+function init(args) interval = tonumber(args[1]) end
+function delay()
+  local now = now_ms()
+  due = due or now
+  local wait = due - now
+  due = due + interval
+  slots = slots + 1
+  if wait < -1 then late = late + 1 end
+  return math.max(wait, 0)
+end
+function done(summary, latency, requests)
+  local missed, all = 0, 0
+  for _, t in ipairs(threads) do missed = missed + t:get("late"); all = all + t:get("slots") end
+  io.write(string.format("late sends: %d of %d\\n", missed, all))
+end
+"""
+
+
 def wrk(
-    name: str, url: str, seconds: int, connections: int, headers: list[str], pause_ms: float = 0
+    name: str,
+    url: str,
+    seconds: int,
+    connections: int,
+    headers: list[str],
+    pause_ms: float = 0,
+    rate: float = 0,
 ) -> WrkRun:
-    """``pause_ms``: each connection waits that long after an answer before its next tap."""
-    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    """``pause_ms``: each connection waits that long after an answer before its next tap.
+    ``rate``: taps are sent at this rate (taps/s) whatever the answers' latency."""
+    threads = min(2, connections)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for header in headers:
         command += ["-H", header]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-        if pause_ms:
+        arguments: list[str] = []
+        if rate:
+            script.write(_SCHEDULE)
+            arguments = ["--", f"{threads * 1000 / rate:.6f}"]  # ms between a thread's sends
+        elif pause_ms:
             script.write(f"function delay() return {pause_ms:.0f} end\n")
+        if rate or pause_ms:
             script.flush()
             command += ["-s", script.name]
-        out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [*command, url, *arguments], capture_output=True, text=True, check=True
+        ).stdout
     requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore[union-attr]
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    achieved = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     # The distribution's lines alone: "+/- Stdev" columns end in % too.
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))  # type: ignore[union-attr]
@@ -99,7 +153,10 @@ def wrk(
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out).group(0)  # type: ignore[union-attr]
     if "Socket errors" in out:
         errors += " " + re.search(r"Socket errors: .*", out).group(0)  # type: ignore[union-attr]
-    return WrkRun(name, requests, seconds, rate, p50, p99, mean, errors.strip())
+    late = re.search(r"late sends: (\d+) of (\d+)", out)
+    if late and int(late.group(1)):
+        errors += f" late sends: {int(late.group(1)) / int(late.group(2)):.0%}"
+    return WrkRun(name, requests, seconds, achieved, p50, p99, mean, errors.strip())
 
 
 def cpu_seconds(pid: int) -> float:
@@ -191,6 +248,9 @@ def main() -> None:
     parser.add_argument(
         "--paced-pause-ms", type=int, default=16, help="each paced connection's pause"
     )
+    parser.add_argument(
+        "--rate", type=int, default=3000, help="taps/s sent in the fixed-rate run (the target)"
+    )
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="sticky-bench-tap-") as root:
@@ -226,6 +286,11 @@ def main() -> None:
             halved = f"new phones, logic, {half} connections"
             pause = options.paced_pause_ms
             paced = f"new phones, logic, {PACED_CONNECTIONS} connections pausing {pause:.0f} ms"
+            # Sent at the target rate whatever the answers' latency: the latency a tap gets
+            # while the platform serves that rate (the connections only cap taps in flight).
+            rate_args = (options.seconds, RATE_CONNECTIONS)
+            in_flight = f"{RATE_CONNECTIONS} at most in flight"
+            fixed = f"new phones, logic, {options.rate:,} taps/s sent ({in_flight})"
             warm = wrk("warm-up", tap_url(with_logic), 3, options.connections, [])
             runs = [
                 measured(stack, lambda: wrk("new phones, logic", tap_url(with_logic), *args, [])),
@@ -238,6 +303,10 @@ def main() -> None:
                 ),
                 measured(stack, lambda: wrk("new phones, no logic", tap_url(no_logic), *args, [])),
                 measured(stack, lambda: wrk(paced, tap_url(with_logic), *paced_args, [], pause)),
+                measured(
+                    stack,
+                    lambda: wrk(fixed, tap_url(with_logic), *rate_args, [], rate=options.rate),
+                ),
             ]
             generated = generate(stack, token, options.export_events)
             print(f"generated {options.export_events:,} events in {generated:.0f} s", flush=True)
@@ -296,7 +365,7 @@ def main() -> None:
     for run in runs:
         cells = " | ".join(f"{run.cpu_us.get(n, 0):,.0f}" for n in names)
         print(f"| {run.name} | {cells} | {sum(run.cpu_us.values()):,.0f} |")
-    idle, paced_idle, loaded_run, paced_loaded = runs[0], runs[4], runs[5], runs[6]
+    idle, paced_idle, loaded_run, paced_loaded = runs[0], runs[4], runs[6], runs[7]
     print()
     print(f"p99 under two exports / idle p99: {loaded_run.p99_ms / idle.p99_ms:.2f}x")
     ratio = paced_loaded.p99_ms / paced_idle.p99_ms
