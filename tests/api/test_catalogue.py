@@ -99,6 +99,19 @@ async def test_try_logic_shows_url_console_or_error(api: RunningApi) -> None:
         f"/v1/applications/{empty['id']}/try-logic", json={}, headers=api.owner(A)
     )
     assert nothing.status_code == 422
+    # The sandbox's encoder refuses these: a 500 once, a clear 422 now.
+    for raw in (
+        b'{"input": {"n": 1000000000000000000000000000000}}',
+        b'{"input": {"s": "\\ud800"}}',
+        b'{"logic": "return 1;\\u0000"}',
+    ):
+        unencodable = await api.client.post(
+            f"/v1/applications/{app['id']}/try-logic",
+            content=raw,
+            headers={**api.owner(A), "content-type": "application/json"},
+        )
+        assert unencodable.status_code == 422, raw
+        assert unencodable.headers["content-type"] == "application/problem+json"
 
 
 async def test_products_with_options_categories_and_availability(api: RunningApi) -> None:
@@ -186,6 +199,8 @@ async def test_product_bad_input(api: RunningApi) -> None:
         },
         {**base, "questions": [{"id": "q", "name": "Q", "options": []}]},
         {"name": "P", "price": 100},
+        {**base, "description": "a\u0000b"},  # PostgreSQL refuses NUL: a 500 once
+        {**base, "categories": ["\u0000"]},
     ]
     for body in cases:
         response = await api.client.post("/v1/products", json=body, headers=api.owner(A))

@@ -232,3 +232,36 @@ async def test_bad_input_is_a_clear_problem_and_writes_nothing(api: RunningApi) 
     assert null_name.status_code == 422
     listed = await api.client.get("/v1/things", headers=api.owner(A))
     assert [t["name"] for t in listed.json()["data"]] == ["Test sticker", "Table 1"]
+
+
+async def test_json_no_store_can_hold_is_refused_before_it_is_written(api: RunningApi) -> None:
+    # The standard library parses all of these; a lone surrogate used to be written and then
+    # broke every list of the account, NaN and NUL failed on PostgreSQL with a 500.
+    thing = await api.thing(A)
+    raw_cases = [
+        b'{"name": "a\\u0000b"}',
+        b'{"name": "a\\ud800b"}',
+        b'{"name": "ok", "customData": {"s": "\\ud800"}}',
+        b'{"name": "ok", "customData": {"f": NaN}}',
+        b'{"name": "ok", "customData": {"f": [1e400]}}',
+        b'{"name": "ok", "customData": {"n": 1000000000000000000000000000000}}',
+        b'{"name": "ok", "customData": {"\\u0000": 1}}',
+        b'{"name": "ok", "tags": ["a\\u0000"]}',
+        b'{"name": "ok", "theirId": "\\u0000"}',
+        b'{"name": "ok", "location": {"latitude": 1, "longitude": 2, "name": "\\u0000"}}',
+    ]
+    for raw in raw_cases:
+        for method, path in (("POST", "/v1/things"), ("PATCH", f"/v1/things/{thing['id']}")):
+            response = await api.client.request(
+                method,
+                path,
+                content=raw,
+                headers={**api.owner(A), "content-type": "application/json"},
+            )
+            assert response.status_code == 422, (method, raw, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["errors"], raw
+    listed = await api.client.get("/v1/things", headers=api.owner(A))
+    assert listed.status_code == 200
+    assert [t["name"] for t in listed.json()["data"]] == ["Test sticker", "Table 1"]
+    assert listed.json()["data"][1]["customData"] == {}

@@ -6,11 +6,19 @@ Create models say what a new resource needs, Update models make every field opti
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -47,10 +55,48 @@ Price = Annotated[int, Field(ge=0, le=100_000_000_00)]  # minor units
 PriceDelta = Annotated[int, Field(ge=-100_000_000_00, le=100_000_000_00)]
 
 
+_INT64 = 2**63
+
+
+def _storable(value: Any) -> None:
+    """Refuse what parses as JSON but no store, encoder or sandbox downstream can hold."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain the NUL character (U+0000)")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise ValueError("must hold only numbers that fit in 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must hold only finite numbers (no NaN or Infinity)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item)
+
+
 class Incoming(BaseModel):
     model_config = ConfigDict(
         extra="forbid", strict=True, alias_generator=to_camel, populate_by_name=True
     )
+
+    # The standard library's JSON parser, which FastAPI uses, takes NaN, 1e400 and lone
+    # surrogates; PostgreSQL refuses NUL in text. Refused here, they are a 422, not a 500
+    # or a record no list can read back.
+    @field_validator("*")
+    @classmethod
+    def _refuse_unstorable(cls, value: Any) -> Any:
+        _storable(value)
+        return value
 
 
 class Outgoing(BaseModel):
