@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 
@@ -130,6 +131,18 @@ async def test_filters_and_cursor_pages(api: RunningApi) -> None:
     assert everything == ["Test sticker", *[f"S{n}" for n in range(7)]]
 
     bad = await api.client.get("/v1/things", params={"cursor": "nonsense!"}, headers=api.owner(A))
+    # Well-formed, but not what a page gives out: a naive time, a number or NUL for the id.
+    for forged in (
+        b'["2020-01-01T00:00:00", "x"]',
+        b'["2020-01-01T00:00:00+00:00", 5]',
+        b'["2020-01-01T00:00:00+00:00", "\\u0000"]',
+    ):
+        cursor = base64.urlsafe_b64encode(forged).decode().rstrip("=")
+        refused = await api.client.get(
+            "/v1/things", params={"cursor": cursor}, headers=api.owner(A)
+        )
+        assert refused.status_code == 400, (forged, refused.text)
+        assert refused.json()["type"].endswith("/invalid-cursor")
     assert bad.status_code == 400
     assert bad.json()["type"].endswith("/invalid-cursor")
     over = await api.client.get("/v1/things", params={"limit": 1000}, headers=api.owner(A))

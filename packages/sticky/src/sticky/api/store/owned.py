@@ -47,9 +47,14 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             created_at, id_ = orjson.loads(raw)
-            return cls(datetime.fromisoformat(created_at), str(id_))
+            when = datetime.fromisoformat(created_at)
         except (binascii.Error, ValueError, TypeError) as exc:
             raise InvalidCursor(text) from exc
+        # Only what encode() writes: an aware time and a string id (never NUL, which
+        # PostgreSQL refuses in a query).
+        if when.tzinfo is None or not isinstance(id_, str) or "\x00" in id_:
+            raise InvalidCursor(text)
+        return cls(when, id_)
 
 
 @dataclass(frozen=True)
