@@ -86,6 +86,23 @@ async def test_bulk_create_names_by_pattern_all_or_nothing(api: RunningApi) -> N
     )
     assert bad_pattern.status_code == 422
     assert "namePattern" in bad_pattern.text
+    # An index (a 500 once), a width that builds a gigabyte name, a NUL or surrogate name.
+    for pattern, start in (
+        ("T {n[0]}", 1),
+        ("T {n:>1000000000}", 1),
+        ("T {n:{n}}", 1),
+        ("{n:c}", 0),
+        ("{n:c}", 0xD800),
+        ("{n:c}", 0x110000),
+    ):
+        refused_pattern = await api.client.post(
+            "/v1/things/bulk",
+            json={"count": 1000, "namePattern": pattern, "start": start},
+            headers=api.owner(A),
+        )
+        assert refused_pattern.status_code == 422, (pattern, refused_pattern.text)
+        assert refused_pattern.headers["content-type"] == "application/problem+json"
+        assert "namePattern" in refused_pattern.text
     other_users_flow = await api.flow(B)
     refused = await api.client.post(
         "/v1/things/bulk",

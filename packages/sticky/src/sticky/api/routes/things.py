@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
+import string
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -75,15 +77,45 @@ async def create(body: ThingCreate, caller: CallerDep, api: ApiDep) -> ThingOut:
     return thing_out(row, api.thing_url(row["id"]))
 
 
+def _check_pattern(pattern: str) -> None:
+    """Only ``{n}`` fields, with small widths: ``{n:>999999999}`` would build a gigabyte."""
+    try:
+        fields = [(name, spec) for _, name, spec, _ in string.Formatter().parse(pattern)]
+    except ValueError as exc:
+        raise validation_failed(
+            [FieldError("namePattern", f"is not a pattern with {{n}}: {exc}")]
+        ) from None
+    for name, spec in fields:
+        if name is None:
+            continue
+        if name != "n" or "{" in (spec or ""):
+            raise validation_failed(
+                [FieldError("namePattern", "may only use {n}, with a format such as {n:03}")]
+            )
+        if any(int(number) > 200 for number in re.findall(r"\d+", spec or "")):
+            raise validation_failed([FieldError("namePattern", "gives names over 200 characters")])
+
+
+def _is_text(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in name
+
+
 def _names(pattern: str, start: int, count: int) -> list[str]:
+    _check_pattern(pattern)
     try:
         names = [pattern.format(n=n) for n in range(start, start + count)]
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, TypeError, OverflowError) as exc:
         raise validation_failed(
             [FieldError("namePattern", f"is not a pattern with {{n}}: {exc}")]
         ) from None
     if any(len(name) > 200 or not name.strip() for name in names):
         raise validation_failed([FieldError("namePattern", "gives names over 200 characters")])
+    if not all(_is_text(name) for name in names):
+        raise validation_failed([FieldError("namePattern", "gives names that are not text")])
     return names
 
 
