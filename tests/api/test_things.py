@@ -295,3 +295,27 @@ async def test_json_no_store_can_hold_is_refused_before_it_is_written(api: Runni
     assert listed.status_code == 200
     assert [t["name"] for t in listed.json()["data"]] == ["Test sticker", "Table 1"]
     assert listed.json()["data"][1]["customData"] == {}
+
+
+async def test_a_nul_in_the_url_is_a_400_on_every_backend(api: RunningApi) -> None:
+    # PostgreSQL refuses NUL in a query: these were 500s there.
+    thing = await api.thing(A)
+    for path in (
+        "/v1/things/%00",
+        f"/v1/things/{thing['id']}%00/qr.png",
+        "/v1/things?tag=%00",
+        "/v1/things?designId=a%00b",
+        "/v1/applications/%00",
+        "/v1/products?category=%00",
+    ):
+        response = await api.client.get(path, headers=api.owner(A))
+        assert response.status_code == 400, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/invalid-url")
+    # The tap's fast path answers before the kernel's middleware: its own friendly 404.
+    for path in ("/go/flow/%00", "/t/%00"):
+        unknown = await api.client.get(path)
+        assert unknown.status_code == 404, (path, unknown.text)
+    fine = await api.client.get("/v1/things?tag=%2500", headers=api.owner(A))
+    assert fine.status_code == 200
+    assert fine.json()["data"] == []

@@ -1,4 +1,4 @@
-"""ASGI middleware every service runs: request context, metrics, logs, body size limit."""
+"""ASGI middleware every service runs: request context, metrics, logs, body and URL limits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sticky.kernel import tracing
 from sticky.kernel.metrics import HttpMetrics
-from sticky.kernel.problems import payload_too_large, problem_response
+from sticky.kernel.problems import bad_request, payload_too_large, problem_response
 
 log = structlog.get_logger("sticky.http")
 
@@ -125,6 +125,31 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, guarded_send)
+
+
+class NulGuardMiddleware:
+    """Refuse a NUL character (``%00``) in the path or query string with 400.
+
+    No id, filter or cursor holds one, and PostgreSQL refuses it in a query: passed on, it
+    would be a 500 rather than a not-found or an empty list.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"]
+            or b"%00" in scope["query_string"]
+            or b"\x00" in scope["query_string"]
+        ):
+            problem = bad_request(
+                "The URL holds a NUL character (%00), which no path or parameter takes.",
+                slug="invalid-url",
+            )
+            await problem_response(problem)(scope, _drain, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def _send_problem(scope: Scope, send: Send, limit: int) -> None:

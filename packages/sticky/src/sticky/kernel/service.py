@@ -22,7 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sticky.kernel.idempotency import IdempotencyMiddleware
 from sticky.kernel.metrics import CONTENT_TYPE_LATEST, HttpMetrics
-from sticky.kernel.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from sticky.kernel.middleware import (
+    BodyLimitMiddleware,
+    NulGuardMiddleware,
+    RequestContextMiddleware,
+)
 from sticky.kernel.problems import (
     PROBLEM_MEDIA_TYPE,
     Problem,
@@ -192,6 +196,7 @@ def create_service_app(
             IdempotencyMiddleware, engine=idempotency, secret_key=settings.secret_key
         )
     app.add_middleware(BodyLimitMiddleware, limit=max_body_bytes or settings.max_body_bytes)
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

@@ -176,7 +176,9 @@ async def tap(thing_id: str, request: Request, api: ApiDep) -> Response:
 @router.get("/go/flow/{application_id}")
 async def go_flow(application_id: str, request: Request, api: ApiDep) -> Response:
     """Open a flow without a sticker (a link or a button on the merchant's own site)."""
-    flow = await api.taps.flow(application_id) if len(application_id) <= 40 else None
+    # No id is longer, or holds NUL (which PostgreSQL refuses in a query: a 500, not a 404).
+    known = len(application_id) <= 40 and "\x00" not in application_id
+    flow = await api.taps.flow(application_id) if known else None
     if flow is None or flow.live is None:
         return _page(
             request,
