@@ -40,7 +40,9 @@ def test_an_empty_body_is_missing(raw: bytes) -> None:
     assert [(e["type"], e["loc"]) for e in refused(raw)] == [("missing", ("body",))]
 
 
-@pytest.mark.parametrize("raw", [b'[{"text": "hi"', b"[1,]", b"\xff"])
+@pytest.mark.parametrize(
+    "raw", [b'[{"text": "hi"', b"[1,]", b"\xff", b"[" * 100_000 + b"]" * 100_000]
+)
 def test_malformed_json_is_json_invalid(raw: bytes) -> None:
     [error] = refused(raw)
     assert error["type"] == "json_invalid" and error["loc"] == ("body",)

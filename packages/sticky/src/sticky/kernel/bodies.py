@@ -34,7 +34,7 @@ def json_body(raw: bytes, adapter: TypeAdapter[T]) -> T:
     if any(error["type"] == "json_invalid" for error in errors):
         try:
             parsed = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nested deeper than Python's stack
             invalid = {"type": "json_invalid", "loc": ("body",), "ctx": {"error": str(exc)}}
             raise RequestValidationError([invalid]) from None
         try:
