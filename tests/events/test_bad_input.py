@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,61 @@ async def test_bad_queries_are_refused(settings: Settings, events_db: str) -> No
             assert errors[0]["field"].endswith(field), errors
         answer = await ev.client.get("/v1/streams/bad%20name", headers=owner)
         problem(answer, 422, "validation-error")
+
+
+BEYOND_64_BITS = 2**63
+CALENDAR_ENDS = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "9999-12-31T23:59:59Z")
+
+
+async def test_numbers_and_times_no_store_holds_are_refused(
+    settings: Settings, database_url: str
+) -> None:
+    # Both backends: these failed in the store (integer or date overflow), as 500s.
+    async with running_events(settings, await migrated(database_url)) as ev:
+        owner, service = ev.signer.owner("usr_a"), ev.signer.service()
+        event = {"type": "TO_DO", "stream": "s1"}
+        for body, field in (
+            ([{**event, "expectedVersion": BEYOND_64_BITS}], "0.expectedVersion"),
+            *(([{**event, "createdAt": moment}], "0.createdAt") for moment in CALENDAR_ENDS),
+        ):
+            answer = await ev.client.post("/v1/events", json=body, headers=owner)
+            errors = problem(answer, 422, "validation-error")["errors"]
+            assert errors[0]["field"] == field, errors
+        answer = await ev.client.post(
+            "/v1/streams/s1",
+            json={"expectedVersion": 10**30, "events": [{"type": "TO_DO"}]},
+            headers=owner,
+        )
+        problem(answer, 422, "validation-error")
+        answer = await ev.client.put(
+            "/v1/events/subscriptions/reactor",
+            json={"position": BEYOND_64_BITS},
+            headers=service,
+        )
+        problem(answer, 422, "validation-error")
+
+        forged = base64.urlsafe_b64encode(f"p{BEYOND_64_BITS}".encode()).decode().rstrip("=")
+        for path in ("/v1/events", "/v1/streams/s1"):
+            answer = await ev.client.get(path, params={"cursor": forged}, headers=owner)
+            problem(answer, 400, "invalid-cursor")
+        queries = [{"after": BEYOND_64_BITS}]
+        queries += [
+            {bound: moment} for bound in ("createdFrom", "createdTo") for moment in CALENDAR_ENDS
+        ]
+        for params in queries:
+            for path, accept in (
+                ("/v1/events", "application/json"),
+                ("/v1/events", "application/x-ndjson"),
+                ("/v1/events/stats", "application/json"),
+            ):
+                if path.endswith("stats") and "after" in params:
+                    continue
+                answer = await ev.client.get(
+                    path, params=params, headers={**owner, "Accept": accept}
+                )
+                errors = problem(answer, 422, "validation-error")["errors"]
+                assert errors[0]["field"].endswith(next(iter(params))), errors
+        assert await ev.everything() == []
 
 
 async def test_malformed_json_is_a_bad_request(settings: Settings, events_db: str) -> None:

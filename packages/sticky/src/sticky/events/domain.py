@@ -18,6 +18,7 @@ STREAM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
 
 NO_STREAM = -1  # expectedVersion: the stream must not exist yet
+MAX_POSITION = 2**63 - 1  # positions and versions are stored as 64-bit integers
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,15 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
-from sticky.events.domain import EVENT_ID_PATTERN, NO_STREAM, STREAM_PATTERN
+from sticky.events.domain import EVENT_ID_PATTERN, MAX_POSITION, NO_STREAM, STREAM_PATTERN
 from sticky.kernel.event_types import BUILTIN_TYPES, is_event_type
 
 MAX_BATCH = 10_000
 MAX_CUSTOM_DATA_BYTES = 64 * 1024
+# Times a day inside the calendar's ends: at the ends themselves, converting to UTC or rounding
+# to the hour or day (the rollups) overflows.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
 EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
 StreamName = Annotated[str, StringConstraints(pattern=STREAM_PATTERN)]
@@ -22,6 +26,13 @@ StreamName = Annotated[str, StringConstraints(pattern=STREAM_PATTERN)]
 RefId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
+
+
+def check_time(value: datetime) -> datetime:
+    """``value`` (aware) if it lies between ``EARLIEST`` and ``LATEST``."""
+    if EARLIEST <= value <= LATEST:
+        return value
+    raise ValueError(f"must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)")
 
 
 def check_type(value: str) -> str:
@@ -55,7 +66,10 @@ class EventIn(_Wire):
     created_at: datetime | None = Field(default=None, description="Default: now.")
     stream: StreamName | None = None
     expected_version: int | None = Field(
-        default=None, ge=NO_STREAM, description="-1: the stream must not exist yet."
+        default=None,
+        ge=NO_STREAM,
+        le=MAX_POSITION,
+        description="-1: the stream must not exist yet.",
     )
 
     @field_validator("type")
@@ -81,7 +95,9 @@ class EventIn(_Wire):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return check_time(value).astimezone(UTC)
 
 
 EventBatch = Annotated[list[EventIn], Field(min_length=1, max_length=MAX_BATCH)]
@@ -92,7 +108,7 @@ class StreamAppend(_Wire):
 
     model_config = ConfigDict(extra="forbid")
 
-    expected_version: int | None = Field(default=None, ge=NO_STREAM)
+    expected_version: int | None = Field(default=None, ge=NO_STREAM, le=MAX_POSITION)
     events: EventBatch
 
 
@@ -120,4 +136,4 @@ class Head(_Wire):
 class SetCheckpoint(_Wire):
     model_config = ConfigDict(extra="forbid")
 
-    position: int = Field(ge=0)
+    position: int = Field(ge=0, le=MAX_POSITION)

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from sticky.events.domain import (
+    MAX_POSITION,
     Appended,
     DuplicateEventConflict,
     NewEvent,
@@ -160,7 +161,10 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not text.startswith("p") or not text[1:].isdigit():
             raise ValueError(text)
-        return int(text[1:])
+        position = int(text[1:])
+        if position > MAX_POSITION:
+            raise ValueError(text)
+        return position
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise bad_request(
             "The cursor is not one this endpoint returned.", slug="invalid-cursor"

@@ -13,8 +13,15 @@ from pydantic import TypeAdapter
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from sticky.events.domain import EventFilter, StatsQuery
-from sticky.events.models import AppendResult, EventBatch, EventIn, RefId, check_type
+from sticky.events.domain import MAX_POSITION, EventFilter, StatsQuery
+from sticky.events.models import (
+    AppendResult,
+    EventBatch,
+    EventIn,
+    RefId,
+    check_time,
+    check_type,
+)
 from sticky.events.service import (
     Caller,
     Events,
@@ -62,10 +69,16 @@ def _types(values: list[str] | None) -> tuple[str, ...]:
 
 def _time_range(created_from: datetime | None, created_to: datetime | None) -> None:
     for name, moment in (("createdFrom", created_from), ("createdTo", created_to)):
-        if moment is not None and moment.tzinfo is None:
+        if moment is None:
+            continue
+        if moment.tzinfo is None:
             raise validation_failed(
                 [FieldError(name, "needs a time zone (end it with Z or +00:00)", "naive")]
             )
+        try:
+            check_time(moment)
+        except ValueError as exc:
+            raise validation_failed([FieldError(name, str(exc), "out_of_range")]) from None
 
 
 async def event_filter(
@@ -78,7 +91,9 @@ async def event_filter(
     federated_user_id: Annotated[RefId | None, Query(alias="federatedUserId")] = None,
     created_from: Annotated[datetime | None, Query(alias="createdFrom")] = None,
     created_to: Annotated[datetime | None, Query(alias="createdTo")] = None,
-    after: Annotated[int, Query(ge=0, description="Only events after this position.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="Only events after this position.")
+    ] = 0,
     user_id: Annotated[RefId | None, Query(alias="userId", description="Services only.")] = None,
 ) -> EventFilter:
     """The caller's filters, scoped to the events the caller may read."""
