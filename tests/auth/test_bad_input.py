@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from sticky.auth.app import create_app
 from sticky.auth.store.tables import users
-from tests.auth.support import PASSWORD, Account, auth_of, outbox, problem_slug
+from sticky.kernel.migrations import upgrade
+from sticky.kernel.settings import Settings
+from tests.auth.support import PASSWORD, Account, auth_of, outbox, problem_slug, signed_in
 
 ENDPOINTS = [
     "/v1/auth/sign-up",
@@ -134,6 +140,64 @@ async def test_garbage_tokens_change_nothing(client: httpx.AsyncClient, account:
         "/v1/auth/sign-in", json={"email": account.email, "password": PASSWORD}
     )
     assert signed.status_code == 200
+
+
+@pytest.fixture
+async def on_each_backend(
+    auth_settings: Settings, database_url: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
+    settings = auth_settings.model_copy(update={"auth_database_url": database_url})
+    await asyncio.to_thread(upgrade, "sticky.auth", database_url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://auth.test") as c:
+            yield c, app
+
+
+async def test_text_no_store_holds_is_refused(
+    on_each_backend: tuple[httpx.AsyncClient, FastAPI],
+) -> None:
+    # A NUL in a name was stored on SQLite, and a 503 "unavailable" on PostgreSQL.
+    client, app = on_each_backend
+    account = await signed_in(client, app)
+    nul = "Ad\u0000a"
+    for method, path, body in (
+        (
+            "POST",
+            "/v1/auth/sign-up",
+            {"name": nul, "email": "eve@example.com", "password": PASSWORD},
+        ),
+        ("PATCH", "/v1/users/me", {"name": nul}),
+        ("POST", "/v1/team-members", {"name": nul, "email": "bob@example.com", "permissions": []}),
+    ):
+        response = await client.request(method, path, json=body, headers=account.headers)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["errors"][0]["field"] == "name"
+    me = await client.get("/v1/users/me", headers=account.headers)
+    assert me.json()["name"] == "Ada"
+    assert await count_users(app) == 1
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        ["2026-01-01T00:00:00+00:00", "tm_\u0000"],
+        ["0001-01-01T00:00:00+14:00", "tm_x"],
+        ["9999-12-31T23:59:59-14:00", "tm_x"],
+    ],
+)
+async def test_forged_team_member_cursors_are_refused(
+    on_each_backend: tuple[httpx.AsyncClient, FastAPI], forged: list[str]
+) -> None:
+    client, app = on_each_backend
+    account = await signed_in(client, app)
+    cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+    response = await client.get(
+        "/v1/team-members", params={"cursor": cursor}, headers=account.headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "query.cursor"
 
 
 async def test_unknown_routes_and_methods(client: httpx.AsyncClient) -> None:

@@ -6,7 +6,6 @@ Create models say what a new resource needs, Update models make every field opti
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -20,6 +19,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from sticky.kernel.storable import check_storable
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
@@ -55,35 +56,6 @@ Price = Annotated[int, Field(ge=0, le=100_000_000_00)]  # minor units
 PriceDelta = Annotated[int, Field(ge=-100_000_000_00, le=100_000_000_00)]
 
 
-_INT64 = 2**63
-
-
-def _storable(value: Any) -> None:
-    """Refuse what parses as JSON but no store, encoder or sandbox downstream can hold."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain the NUL character (U+0000)")
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
-    elif isinstance(value, bool):
-        return
-    elif isinstance(value, int):
-        if not -_INT64 <= value < _INT64:
-            raise ValueError("must hold only numbers that fit in 64 bits")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("must hold only finite numbers (no NaN or Infinity)")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _storable(key)
-            _storable(item)
-    elif isinstance(value, list):
-        for item in value:
-            _storable(item)
-
-
 class Incoming(BaseModel):
     model_config = ConfigDict(
         extra="forbid", strict=True, alias_generator=to_camel, populate_by_name=True
@@ -95,7 +67,7 @@ class Incoming(BaseModel):
     @field_validator("*")
     @classmethod
     def _refuse_unstorable(cls, value: Any) -> Any:
-        _storable(value)
+        check_storable(value)
         return value
 
 

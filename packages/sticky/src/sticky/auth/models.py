@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from sticky.kernel.settings import SERVICES
+from sticky.kernel.storable import storable
 
 Permission = Literal[
     "things:read",
@@ -26,7 +35,12 @@ Permission = Literal[
 ]
 PERMISSIONS: tuple[str, ...] = get_args(Permission)
 KeyType = Literal["public", "private"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Names are stored as text: a NUL in one was stored on SQLite and a 503 on PostgreSQL.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(storable),
+]
 # Length rules for new passwords are checked by the password policy (weak-password); this
 # bound only keeps absurd inputs out.
 Password = Annotated[str, Field(min_length=1, max_length=4096)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import orjson
@@ -86,10 +86,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         at, member_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         created_at = datetime.fromisoformat(at)
-        if created_at.tzinfo is None or not isinstance(member_id, str):
+        if created_at.tzinfo is None or not isinstance(member_id, str) or "\x00" in member_id:
             raise ValueError("not a cursor")
-        return created_at, member_id
-    except (binascii.Error, ValueError, TypeError):
+        # In UTC here: at the calendar's ends, the conversion the store makes overflows.
+        return created_at.astimezone(UTC), member_id
+    except (binascii.Error, ValueError, TypeError, OverflowError):
         raise validation_failed(
             [FieldError("query.cursor", "is not a cursor this endpoint gave out", "invalid")]
         ) from None
