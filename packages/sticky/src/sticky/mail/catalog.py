@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from sticky.mail.errors import MissingTemplateData, UnknownTemplate
+from sticky.mail.errors import MissingTemplateData, UnknownTemplate, UnusableTemplateData
 
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
 
@@ -106,5 +106,8 @@ class TemplateCatalog:
             # A key the catalog does not list as required but a template uses anyway.
             match = _UNDEFINED_NAME.search(str(exc))
             raise MissingTemplateData(name, [match.group(1) if match else str(exc)]) from exc
+        except (TypeError, ValueError) as exc:
+            # A value of the wrong shape: a number where the template loops over a list.
+            raise UnusableTemplateData(name, str(exc)) from exc
         # A header is one line: a newline in the data must not start another header.
         return RenderedMail(" ".join(subject.split()), text.strip() + "\n", html)

@@ -3,6 +3,7 @@
     MailError
      ├── UnknownTemplate        the template is not in the catalog
      ├── MissingTemplateData    the data lacks keys the template needs
+     ├── UnusableTemplateData   the data has the keys, but a value of a shape it cannot use
      ├── IdempotencyKeyReused   the key already names a different message
      ├── MessageNotFound        no message has that id
      ├── InvalidCursor          a list cursor this service did not write
@@ -36,6 +37,13 @@ class MissingTemplateData(MailError):
         super().__init__(f"the {template} template needs {', '.join(keys)} in its data")
         self.template = template
         self.keys = tuple(keys)
+
+
+class UnusableTemplateData(MailError):
+    def __init__(self, template: str, reason: str) -> None:
+        super().__init__(f"the {template} template cannot use its data: {reason}")
+        self.template = template
+        self.reason = reason
 
 
 class IdempotencyKeyReused(MailError):

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 from pydantic.alias_generators import to_camel
 
+from sticky.kernel.storable import storable
 from sticky.mail.store import DeliveryRecord, MessageRecord
 
 Status = Literal["queued", "sent", "failed"]
+
+
+def _well_formed(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
+    return data
 
 
 class _Wire(BaseModel):
@@ -24,10 +34,12 @@ class SendMessage(_Wire):
 
     to: EmailStr = Field(description="The recipient's address.")
     template: str = Field(min_length=1, max_length=64, description="A template name.")
-    data: dict[str, Any] = Field(
+    # Any JSON, but text must be text: a lone surrogate failed rendering (500).
+    data: Annotated[dict[str, Any], AfterValidator(_well_formed)] = Field(
         default_factory=dict, description="Values the template needs; unused keys are ignored."
     )
-    idempotency_key: str | None = Field(
+    # Stored as text: a NUL failed PostgreSQL's insert (500).
+    idempotency_key: Annotated[str | None, AfterValidator(storable)] = Field(
         default=None,
         min_length=1,
         max_length=200,

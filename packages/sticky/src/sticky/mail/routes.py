@@ -23,6 +23,7 @@ from sticky.mail.errors import (
     MessageNotFound,
     MissingTemplateData,
     UnknownTemplate,
+    UnusableTemplateData,
 )
 from sticky.mail.models import Delivery, DeliveryLog, Message, MessagePage, SendMessage, Status
 from sticky.mail.service import MailService
@@ -78,6 +79,14 @@ async def send_message(
             [
                 FieldError(f"data.{key}", f"is required by the {exc.template} template", "required")
                 for key in exc.keys
+            ]
+        ) from None
+    except UnusableTemplateData as exc:
+        raise validation_failed(
+            [
+                FieldError(
+                    "data", f"does not fit the {exc.template} template ({exc.reason})", "invalid"
+                )
             ]
         ) from None
     except IdempotencyKeyReused as exc:

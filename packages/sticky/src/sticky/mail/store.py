@@ -125,8 +125,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         created, message_id = orjson.loads(
             base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         )
-        return datetime.fromisoformat(created).astimezone(UTC), str(message_id)
-    except (ValueError, TypeError) as exc:
+        if not isinstance(message_id, str) or "\x00" in message_id:
+            raise ValueError("not a message id")
+        return datetime.fromisoformat(created).astimezone(UTC), message_id
+    except (ValueError, TypeError, OverflowError) as exc:  # overflow: at the calendar's ends
         raise InvalidCursor("the cursor is not one this service wrote") from exc
 
 
