@@ -178,6 +178,34 @@ async def test_malformed_json_is_a_bad_request(settings: Settings, events_db: st
         assert await ev.everything() == []
 
 
+@pytest.mark.parametrize(
+    "custom_data",
+    [
+        b'{"n": NaN}',
+        b'{"n": [1, Infinity]}',
+        b'{"deep": {"n": -Infinity}, "m": null}',
+        b'{"n": 1e400}',
+    ],
+)
+async def test_numbers_json_cannot_hold_are_refused_not_stored_changed(
+    settings: Settings, events_db: str, custom_data: bytes
+) -> None:
+    # Python's parser takes these; orjson would have written them as null, and said 201.
+    async with running_events(settings, events_db) as ev:
+        answer = await ev.client.post(
+            "/v1/events",
+            content=b'[{"type": "TO_DO", "customData": {"fine": null}}, '
+            + b'{"type": "TO_DO", "customData": '
+            + custom_data
+            + b"}]",
+            headers={**ev.signer.owner("usr_a"), "Content-Type": "application/json"},
+        )
+        errors = problem(answer, 422, "validation-error")["errors"]
+        assert (errors[0]["field"], errors[0]["code"]) == ("1.customData", "value_error"), errors
+        assert "finite" in errors[0]["message"]
+        assert await ev.everything() == []
+
+
 async def test_a_body_that_is_not_a_batch_is_refused(settings: Settings, events_db: str) -> None:
     async with running_events(settings, events_db) as ev:
         headers = {**ev.signer.owner("usr_a"), "Content-Type": "application/json"}
