@@ -7,7 +7,9 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from sticky.kernel.settings import Settings
@@ -18,6 +20,16 @@ pytest_plugins = ["tests.stack_fixture"]
 POSTGRES_ADMIN_URL = os.environ.get(
     "STICKY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    """The RFC 9457 body of ``response``, checked to be the problem ``slug`` at ``status``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"https://sticky.dev/problems/{slug}"
+    assert body["status"] == status
+    return body
 
 
 def free_port() -> int:

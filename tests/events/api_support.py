@@ -16,6 +16,7 @@ from sticky.events.live import Timing
 from sticky.kernel.migrations import upgrade
 from sticky.kernel.settings import Settings
 from sticky.kernel.tokens import TokenVerifier
+from tests.conftest import problem as problem  # re-exported for this service's tests
 from tests.signing import Signer
 
 FAST = Timing(poll_seconds=0.05, heartbeat_seconds=0.3)
@@ -73,11 +74,3 @@ async def running_events(
         ) as client,
     ):
         yield RunningEvents(app, client, signer)
-
-
-def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"https://sticky.dev/problems/{slug}"
-    return body

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from sticky.geo.app import create_app
 from sticky.geo.places import PlaceIndex
 from sticky.kernel.settings import Settings
+from tests.conftest import problem as problem  # re-exported for this service's tests
 from tests.geo.mmdb import SAMPLE_NETWORKS, write_city_database
 
 
@@ -48,12 +48,3 @@ async def running_geo(
 async def geo(geo_settings: Settings, places: PlaceIndex) -> AsyncIterator[httpx.AsyncClient]:
     async with running_geo(geo_settings, places) as client:
         yield client
-
-
-def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"https://sticky.dev/problems/{slug}"
-    assert body["status"] == status
-    return body

@@ -7,7 +7,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import httpx
@@ -23,6 +23,7 @@ from sticky.mail.app import create_app
 from sticky.mail.worker import DeliveryPolicy
 from sticky.mailbox.app import create_app as create_mailbox_app
 from tests.conftest import free_port
+from tests.conftest import problem as problem  # re-exported for this service's tests
 
 T = TypeVar("T")
 
@@ -36,6 +37,8 @@ FAST = DeliveryPolicy(
     smtp_timeout_seconds=2,
     shutdown_seconds=5,
 )
+# SMTP is down and retries are far away, so every message stays queued.
+QUIET = replace(FAST, first_retry_seconds=600)
 
 
 @dataclass

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from sticky.kernel.settings import ConfigurationError, Settings
 from sticky.mail.app import create_app
-from tests.mail.conftest import FAST, RunningMail, Signer, running_mail, verify_email
-
-# SMTP is down and retries are far away, so every message stays queued.
-QUIET = replace(FAST, first_retry_seconds=600)
+from tests.mail.conftest import QUIET, RunningMail, Signer, problem, running_mail, verify_email
 
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """SQLite only: the API does not depend on the backend, the store tests run on both."""
     return f"sqlite:///{tmp_path / 'mail.sqlite3'}"
-
-
-def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"https://sticky.dev/problems/{slug}"
-    return body
 
 
 async def outbox(mail: RunningMail) -> list[dict[str, Any]]:

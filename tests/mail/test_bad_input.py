@@ -8,16 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import replace
-from typing import Any
-
-import httpx
 
 from sticky.kernel.settings import Settings
-from tests.mail.conftest import FAST, Signer, running_mail, verify_email
-
-# SMTP is down and retries are far away, so every message stays queued.
-QUIET = replace(FAST, first_retry_seconds=600)
+from tests.mail.conftest import QUIET, Signer, problem, running_mail, verify_email
 
 RECEIPT = {
     "merchantName": "M",
@@ -30,14 +23,6 @@ RECEIPT = {
     "tip": "",
     "total": "1",
 }
-
-
-def problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["type"] == f"https://sticky.dev/problems/{slug}"
-    return body
 
 
 async def test_data_no_store_or_template_can_use_is_refused(
