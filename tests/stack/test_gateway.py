@@ -7,6 +7,7 @@ tests see exactly which service a path reaches and which headers the gateway add
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -279,3 +280,18 @@ def test_caddy_collects_garbage_less_often_unless_told(
     assert caddy_environment(settings)["GOGC"] == "400"
     monkeypatch.setenv("GOGC", "100")  # the operator's own choice wins
     assert caddy_environment(settings)["GOGC"] == "100"
+
+
+@pytest.mark.parametrize(("cpus", "threads"), [(1, "1"), (2, "1"), (3, "1"), (8, "4")])
+def test_caddy_runs_go_on_half_the_cpus_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpus: int, threads: str
+) -> None:
+    settings = Settings(env="development", data_dir=tmp_path)
+    monkeypatch.delenv("GOMAXPROCS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(cpus)), raising=False)
+    assert caddy_environment(settings)["GOMAXPROCS"] == threads
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS has none: all the CPUs count
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    assert caddy_environment(settings)["GOMAXPROCS"] == threads
+    monkeypatch.setenv("GOMAXPROCS", "2")
+    assert caddy_environment(settings)["GOMAXPROCS"] == "2"

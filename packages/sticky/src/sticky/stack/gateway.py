@@ -65,9 +65,24 @@ def caddy_home(settings: Settings) -> Path:
     return (settings.data_dir / "caddy").resolve()
 
 
+def go_max_procs() -> int:
+    """How many threads run Caddy's Go code at once: half the CPUs this process may use, at
+    least one.
+
+    The services beside it are a Python thread each. With a thread per CPU, Go wakes a second
+    one to look for work whenever a request arrives, and parks it again: on 2 CPUs at 800
+    taps/s, 11 context switches per tap in the gateway against 6 with one, and 17% more
+    gateway CPU per tap (at saturation, 5% more), for no more taps per second.
+    """
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return max(1, cpus // 2)
+
+
 def caddy_environment(settings: Settings) -> dict[str, str]:
     """The environment Caddy runs with: its data and config kept inside the data directory,
-    and Go's collector running when the heap has grown 4x (``GOGC``, unless set already).
+    Go's collector running when the heap has grown 4x (``GOGC``), and half the CPUs for its
+    threads (``GOMAXPROCS``, see ``go_max_procs``), each unless set already.
 
     Go's default (2x) collects every few thousand requests here, its live heap being a few
     megabytes: at 4x the gateway spends 15% less CPU per tap, for a heap of tens of megabytes.
@@ -75,6 +90,7 @@ def caddy_environment(settings: Settings) -> dict[str, str]:
     home = caddy_home(settings)
     return {
         "GOGC": str(GO_GC_PERCENT),
+        "GOMAXPROCS": str(go_max_procs()),
         **os.environ,
         "XDG_DATA_HOME": str(home / "data"),
         "XDG_CONFIG_HOME": str(home / "config"),
