@@ -148,11 +148,16 @@ async def test_filters_and_cursor_pages(api: RunningApi) -> None:
     assert everything == ["Test sticker", *[f"S{n}" for n in range(7)]]
 
     bad = await api.client.get("/v1/things", params={"cursor": "nonsense!"}, headers=api.owner(A))
-    # Well-formed, but not what a page gives out: a naive time, a number or NUL for the id.
+    # Well-formed, but not what a page gives out: a naive time, a number or NUL for the id,
+    # a time at the calendar's ends (no UTC time), or not a pair.
     for forged in (
         b'["2020-01-01T00:00:00", "x"]',
         b'["2020-01-01T00:00:00+00:00", 5]',
         b'["2020-01-01T00:00:00+00:00", "\\u0000"]',
+        b'["0001-01-01T00:00:00+14:00", "x"]',
+        b'["9999-12-31T23:59:59-14:00", "x"]',
+        b'["2020-01-01T00:00:00+00:00", "x", 1]',
+        b'{"a": 1}',
     ):
         cursor = base64.urlsafe_b64encode(forged).decode().rstrip("=")
         refused = await api.client.get(

@@ -8,19 +8,18 @@ lease. Bodies are encrypted at rest: they carry sign-in links and one-time codes
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import orjson
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sticky.kernel.crypto import DecryptionError, decrypt, encrypt
+from sticky.kernel.cursors import decode_cursor, encode_cursor
 from sticky.mail.errors import DeliveryFailed, InvalidCursor, MessageNotFound
 from sticky.mail.schema import deliveries, messages
 
@@ -115,20 +114,10 @@ def _record(row: Any) -> MessageRecord:
     )
 
 
-def _encode_cursor(record: MessageRecord) -> str:
-    raw = orjson.dumps([record.created_at.isoformat(), record.id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        created, message_id = orjson.loads(
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        )
-        if not isinstance(message_id, str) or "\x00" in message_id:
-            raise ValueError("not a message id")
-        return datetime.fromisoformat(created).astimezone(UTC), message_id
-    except (ValueError, TypeError, OverflowError) as exc:  # overflow: at the calendar's ends
+        return decode_cursor(cursor)
+    except ValueError as exc:
         raise InvalidCursor("the cursor is not one this service wrote") from exc
 
 
@@ -216,7 +205,8 @@ class MailStore:
         async with self.engine.connect() as conn:
             records = [_record(row) for row in await conn.execute(query)]
         if len(records) > limit:
-            return records[:limit], _encode_cursor(records[limit - 1])
+            last = records[limit - 1]
+            return records[:limit], encode_cursor(last.created_at, last.id)
         return records, None
 
     async def deliveries_of(self, message_id: str) -> list[DeliveryRecord]:

@@ -6,17 +6,16 @@ in one place: no query here runs without the owner's id in its ``WHERE``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sticky.kernel.cursors import decode_cursor, encode_cursor
 
 Row = dict[str, Any]
 
@@ -39,22 +38,14 @@ class Cursor:
     id: str
 
     def encode(self) -> str:
-        raw = orjson.dumps([self.created_at.isoformat(), self.id])
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return encode_cursor(self.created_at, self.id)
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
         try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            created_at, id_ = orjson.loads(raw)
-            when = datetime.fromisoformat(created_at)
-        except (binascii.Error, ValueError, TypeError) as exc:
+            return cls(*decode_cursor(text))
+        except ValueError as exc:
             raise InvalidCursor(text) from exc
-        # Only what encode() writes: an aware time and a string id (never NUL, which
-        # PostgreSQL refuses in a query).
-        if when.tzinfo is None or not isinstance(id_, str) or "\x00" in id_:
-            raise InvalidCursor(text)
-        return cls(when, id_)
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Response
 
 from sticky.auth import team
 from sticky.auth.context import AuthDep
 from sticky.auth.models import TeamMemberCreate, TeamMemberOut, TeamMemberPage, TeamMemberUpdate
 from sticky.auth.routes.views import team_member_out
+from sticky.kernel.cursors import decode_cursor, encode_cursor
 from sticky.kernel.problems import FieldError, validation_failed
 from sticky.kernel.service import CurrentPrincipal
 
@@ -40,7 +38,7 @@ async def list_members(
     after = _decode_cursor(cursor) if cursor else None
     page = await team.page(auth, principal, limit, after)
     last = page.members[-1] if page.members else None
-    next_cursor = _encode_cursor(last.created_at, last.id) if last and page.has_more else None
+    next_cursor = encode_cursor(last.created_at, last.id) if last and page.has_more else None
     return TeamMemberPage(
         data=[team_member_out(member) for member in page.members],
         has_more=page.has_more,
@@ -77,20 +75,10 @@ async def rotate_key(member_id: str, principal: CurrentPrincipal, auth: AuthDep)
     return team_member_out(member, key)
 
 
-def _encode_cursor(created_at: datetime, member_id: str) -> str:
-    raw = orjson.dumps([created_at.isoformat(), member_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        at, member_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        created_at = datetime.fromisoformat(at)
-        if created_at.tzinfo is None or not isinstance(member_id, str) or "\x00" in member_id:
-            raise ValueError("not a cursor")
-        # In UTC here: at the calendar's ends, the conversion the store makes overflows.
-        return created_at.astimezone(UTC), member_id
-    except (binascii.Error, ValueError, TypeError, OverflowError):
+        return decode_cursor(cursor)
+    except ValueError:
         raise validation_failed(
             [FieldError("query.cursor", "is not a cursor this endpoint gave out", "invalid")]
         ) from None
