@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import re
 import subprocess
@@ -310,12 +311,10 @@ def main() -> None:
             ]
             for rate in rates:
                 fixed = f"new phones, logic, {rate:,} taps/s sent ({in_flight})"
-                runs.append(
-                    measured(
-                        stack,
-                        lambda: wrk(fixed, tap_url(with_logic), *rate_args, [], rate=rate),  # noqa: B023
-                    )
+                at_rate = functools.partial(
+                    wrk, fixed, tap_url(with_logic), *rate_args, [], rate=rate
                 )
+                runs.append(measured(stack, at_rate))
             generated = generate(stack, token, options.export_events)
             print(f"generated {options.export_events:,} events in {generated:.0f} s", flush=True)
             with exporting(stack, token, 2):

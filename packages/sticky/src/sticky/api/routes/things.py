@@ -35,6 +35,7 @@ from sticky.api.store.tables import things
 from sticky.api.views import THING_FIELDS, bad_cursor, missing, thing_out
 from sticky.kernel.database import is_sqlite
 from sticky.kernel.problems import FieldError, bad_request, validation_failed
+from sticky.kernel.storable import check_storable
 
 router = APIRouter(prefix="/v1/things", tags=["things"])
 
@@ -96,14 +97,6 @@ def _check_pattern(pattern: str) -> None:
             raise validation_failed([FieldError("namePattern", "gives names over 200 characters")])
 
 
-def _is_text(name: str) -> bool:
-    try:
-        name.encode()
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in name
-
-
 def _names(pattern: str, start: int, count: int) -> list[str]:
     _check_pattern(pattern)
     try:
@@ -114,8 +107,13 @@ def _names(pattern: str, start: int, count: int) -> list[str]:
         ) from None
     if any(len(name) > 200 or not name.strip() for name in names):
         raise validation_failed([FieldError("namePattern", "gives names over 200 characters")])
-    if not all(_is_text(name) for name in names):
-        raise validation_failed([FieldError("namePattern", "gives names that are not text")])
+    try:
+        for name in names:
+            check_storable(name)
+    except ValueError:
+        raise validation_failed(
+            [FieldError("namePattern", "gives names that are not text")]
+        ) from None
     return names
 
 
