@@ -93,9 +93,11 @@ class RunningStack:
         return self.settings.internal_url(service)
 
     def logs(self) -> list[dict[str, Any]]:
-        """Every log line so far, parsed."""
+        """Every whole log line so far, parsed. The stack may be writing a line as we read the
+        file: whatever follows the last newline is not a line yet."""
         records = []
-        for line in self.stdout.read_bytes().splitlines():
+        written = self.stdout.read_bytes()
+        for line in written[: written.rfind(b"\n") + 1].splitlines():
             if line.strip():
                 records.append(json.loads(line))
         return records
