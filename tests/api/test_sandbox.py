@@ -714,3 +714,15 @@ async def test_a_worker_that_hangs_is_killed_and_its_runs_answered(reader: str) 
         assert time.monotonic() - started >= GRACE_SECONDS
     finally:
         box.close()
+
+
+async def test_the_worker_yields_the_cpu_to_the_api(sandbox: Sandbox) -> None:
+    """SCHED_BATCH (kernel.scheduling), every thread, V8's included: a batch of runs arriving
+    never takes the CPU from the api's event loop in the middle of its work."""
+    await sandbox.run_async("flow:own", "usr_alice", OK_SOURCE, INPUT)
+    worker = sandbox._worker
+    assert worker is not None
+    threads = os.listdir(f"/proc/{worker.process.pid}/task")
+    assert len(threads) > 1
+    assert {os.sched_getscheduler(int(thread)) for thread in threads} == {os.SCHED_BATCH}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the api's side is left as it was

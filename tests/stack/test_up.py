@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -31,6 +32,20 @@ def test_everything_is_ready_and_the_table_says_where(stack: RunningStack) -> No
     ready = stack.wait_for_log(lambda record: record["event"] == "stack ready")
     assert set(ready["processes"]) == {"gateway", *SERVICES}
     assert set(stack.processes()) == {"gateway", *SERVICES, *HELPERS}
+
+
+def test_every_process_but_the_api_yields_the_cpu_to_it(stack: RunningStack) -> None:
+    """SCHED_BATCH, every thread: their wake-ups never preempt the api's event loop. The
+    exports worker goes further: SCHED_IDLE, it runs only on a CPU nobody else wants."""
+    processes = stack.processes()
+    assert set(processes) == {"gateway", *SERVICES, *HELPERS}
+    for name, pid in processes.items():
+        policies = set()
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+                policies.add(os.sched_getscheduler(int(thread)))
+        expected = {"api": os.SCHED_OTHER, "exports": os.SCHED_IDLE}.get(name, os.SCHED_BATCH)
+        assert policies == {expected}, (name, policies)
 
 
 def test_every_log_line_is_json_naming_its_service(stack: RunningStack) -> None:

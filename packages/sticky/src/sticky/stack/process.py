@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sticky.kernel import scheduling
 from sticky.kernel.settings import Settings
 from sticky.stack.registry import ProcessType
 
@@ -127,22 +128,23 @@ def fork_child(
 def fork_service(
     process_type: ProcessType, settings: Settings, output_fd: int, supervisor_pid: int
 ) -> int:
-    return fork_child(
-        process_type.name,
-        lambda: run_service(process_type, settings),
-        output_fd,
-        supervisor_pid,
-    )
+    def body() -> None:
+        if not process_type.serves_taps:
+            scheduling.yield_to_the_api()
+        run_service(process_type, settings)
+
+    return fork_child(process_type.name, body, output_fd, supervisor_pid)
 
 
 def fork_exec(
     name: str, argv: Sequence[str], env: dict[str, str], output_fd: int, supervisor_pid: int
 ) -> int:
-    """Start a program (Caddy) as a child, with the same ties as a forked service."""
+    """Start a program (Caddy) as a child, with the same ties as a forked service; like every
+    process of the stack but the api, it yields the CPU to the api."""
     program = argv[0]
-    return fork_child(
-        name,
-        lambda: os.execve(program, list(argv), env),  # noqa: S606 (a fixed argv, no shell)
-        output_fd,
-        supervisor_pid,
-    )
+
+    def body() -> None:
+        scheduling.yield_to_the_api()
+        os.execve(program, list(argv), env)  # noqa: S606 (a fixed argv, no shell)
+
+    return fork_child(name, body, output_fd, supervisor_pid)

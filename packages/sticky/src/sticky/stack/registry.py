@@ -26,6 +26,9 @@ class ProcessType:
     routes: tuple[str, ...] = ()  # public path prefixes through the gateway; () = internal only
     dev_only: bool = False  # runs only outside production (the development mailbox)
     extra_ports: tuple[str, ...] = ()  # other settings naming ports it listens on
+    # Serves the taps: under ``sticky up`` only this one keeps the normal CPU policy, the rest
+    # yield to it (``sticky.kernel.scheduling``).
+    serves_taps: bool = False
 
     def port(self, settings: Settings) -> int:
         return settings.port_of(self.name)
@@ -64,6 +67,7 @@ REGISTRY: tuple[ProcessType, ...] = (
         factory="sticky.api.app:create_app",
         migrations="sticky.api",
         routes=("/v1/*", "/t/*", "/go/*", "/v2/payhook/*"),
+        serves_taps=True,
     ),
     ProcessType(
         name="geo",

@@ -18,7 +18,7 @@ from typing import Any
 
 from sticky.api.sandbox import protocol
 from sticky.api.sandbox.engine import Engine, Reply
-from sticky.kernel import loops
+from sticky.kernel import loops, scheduling
 from sticky.kernel.proctitle import name_process
 
 # stdlib logging: structlog would add ~0.3 s to every worker start.
@@ -120,6 +120,9 @@ def main() -> None:
     parser.add_argument("--max-cached", type=int, required=True)
     args = parser.parse_args()
     name_process("sticky-sandbox")
+    # The api waits for the answers, but its event loop serves every other tap meanwhile: the
+    # worker's wake-ups (a batch of runs arriving) must not take its CPU in the middle of that.
+    scheduling.yield_to_the_api()
     # Isolate threads need the GIL for a moment to hand a result over: let them have it soon.
     sys.setswitchinterval(0.001)
     # Replies own the real stdout; anything else printed goes to stderr.
