@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from sticky.api import recorder as recording
 from sticky.api.recorder import CHECKPOINT_ROWS, Writes
 from sticky.api.store.sessions import SessionSeen
 from sticky.api.tap import tap_event
@@ -110,9 +111,9 @@ async def test_the_wal_is_checkpointed_from_a_thread_not_by_the_inline_writes(
     checkpoints: list[str] = []
     checkpoint = store.checkpoint_sync
 
-    def noted() -> None:
+    def noted() -> tuple[int, int]:
         checkpoints.append(threading.current_thread().name)
-        checkpoint()
+        return checkpoint()
 
     monkeypatch.setattr(store, "checkpoint_sync", noted)
     await recorder.record(_taps(1))  # the inline connection exists, its pragmas set
@@ -174,3 +175,42 @@ async def test_rows_written_inline_are_stored_as_the_engine_stores_them(
         assert left == [("evt_engine",), ("evt_later",)]
     finally:
         database.close()
+
+
+def _wal(database: Path) -> Path:
+    return database.with_name(database.name + "-wal")
+
+
+async def test_a_wal_past_its_limit_starts_over(
+    sqlite_api: RunningApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint beside a writer that commits all the time never copies the whole WAL, so
+    SQLite never starts it over and it grows for as long as taps come. Past
+    ``WAL_LIMIT_PAGES`` the recorder copies the pages it missed in the writers' turn (taps
+    meanwhile wait for theirs, none is lost), and the next write starts the WAL over."""
+    store, recorder = sqlite_api.state.store, sqlite_api.state.recorder
+    database = _database_file(sqlite_api)
+    monkeypatch.setattr(recording, "WAL_LIMIT_PAGES", 10)
+    turns: list[bool] = []
+    checkpoint = store.checkpoint_sync
+
+    def noted() -> tuple[int, int]:
+        assert store._turn is not None
+        turns.append(store._turn.locked())
+        return checkpoint()
+
+    monkeypatch.setattr(store, "checkpoint_sync", noted)
+    written = 0
+    while written < CHECKPOINT_ROWS:
+        await recorder.record(_taps(400))
+        written += 400
+    pending: Any = recorder._checkpoint
+    assert pending is not None
+    during = asyncio.create_task(recorder.record(_taps(5)))  # a tap while it catches up
+    await asyncio.wait_for(pending, 10)
+    await asyncio.wait_for(during, 10)
+    assert turns == [False, True]  # beside the writer, then in its turn
+    grown = _wal(database).stat().st_size
+    await recorder.record(_taps(400))
+    assert _wal(database).stat().st_size == grown  # written from the WAL's beginning again
+    assert len(await sqlite_api.outbox()) == written + 405
