@@ -12,6 +12,7 @@ import orjson
 from sticky.api.payments.gateways import GATEWAY_SANDBOX
 from tests.api.payments.shop import DECLINED_CARD, OK_CARD, coffee_line, open_shop, sandbox_into_app
 from tests.api.support import RunningApi
+from tests.conftest import problem
 
 
 async def test_the_api_prices_the_cart_itself_with_options_discount_and_tip(
@@ -309,6 +310,25 @@ async def test_lists_filter_by_time_status_and_flow_and_export_csv(api: RunningA
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert sorted(r["id"] for r in rows) == sorted(p["id"] for p in made[1:])
     assert {r["total"] for r in rows} == {"400"} and {r["currency"] for r in rows} == {"EUR"}
+
+
+async def test_a_filter_time_with_no_utc_equivalent_is_refused(api: RunningApi) -> None:
+    shop = await open_shop(api, "usr_a")
+    await shop.pay()
+    ends = {
+        "createdAfter": "0001-01-01T00:00:00+14:00",
+        "createdBefore": "9999-12-31T23:59:59-14:00",
+    }
+    for name, value in ends.items():
+        for path in ("/v1/payments", "/v1/payments/export"):
+            response = await api.client.get(path, params={name: value}, headers=shop.owner)
+            body = problem(response, 422, "validation-error")
+            assert [e["field"] for e in body["errors"]] == [name]
+    # The calendar's last UTC day still filters, in any time zone that has it.
+    response = await api.client.get(
+        "/v1/payments", params={"createdBefore": "9999-12-31T23:59:59+00:00"}, headers=shop.owner
+    )
+    assert response.status_code == 200 and len(response.json()["data"]) == 1
 
 
 async def test_the_payment_resource_is_camel_case_json(api: RunningApi) -> None:

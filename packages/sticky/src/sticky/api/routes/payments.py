@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -303,13 +303,20 @@ def _filters(
 ) -> list[sa.ColumnElement[bool]]:
     t = payments_table
     where: list[sa.ColumnElement[bool]] = []
+    bounds: dict[str, datetime] = {}
     for name, value in (("createdAfter", created_after), ("createdBefore", created_before)):
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            continue
+        if value.tzinfo is None:
             raise validation_failed([FieldError(name, "needs a time zone, such as Z")])
-    if created_after is not None:
-        where.append(t.c.created_at >= created_after)
-    if created_before is not None:
-        where.append(t.c.created_at < created_before)
+        try:
+            bounds[name] = value.astimezone(UTC)
+        except OverflowError:  # the calendar's ends: 0001-01-01T00:00+14:00 has no UTC time
+            raise validation_failed([FieldError(name, "has no time in UTC")]) from None
+    if "createdAfter" in bounds:
+        where.append(t.c.created_at >= bounds["createdAfter"])
+    if "createdBefore" in bounds:
+        where.append(t.c.created_at < bounds["createdBefore"])
     if status is not None:
         where.append(t.c.status == status)
     if application_id is not None:
