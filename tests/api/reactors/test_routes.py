@@ -81,6 +81,8 @@ async def test_every_type_by_default_and_pages(api: RunningApi) -> None:
         ({"url": "ftp://merchant.example/hooks"}, "url"),
         ({"url": "/hooks"}, "url"),
         ({"url": "https://user:pw@merchant.example/"}, "url"),
+        ({"url": "http://xn--/hooks"}, "url"),  # a punycode label that decodes to nothing
+        ({"url": f"https://xn--{'a' * 60}.example/"}, "url"),
         ({"url": HOOK, "eventTypes": ["SESION_READ"]}, "eventTypes"),
         ({"url": HOOK, "eventTypes": ["*", "SESSION_READ"]}, "eventTypes"),
         ({"url": HOOK, "eventTypes": []}, "eventTypes"),
@@ -115,7 +117,13 @@ async def test_update_disable_enable_and_delete(api: RunningApi) -> None:
     assert body["enabled"] is False and body["disabledReason"] == "manual" and body["disabledAt"]
     enabled = (await api.client.patch(path, json={"enabled": True}, headers=api.owner(ANN))).json()
     assert enabled["enabled"] is True and enabled["disabledReason"] is None
-    for bad in ({"url": None}, {"enabled": None}, {"url": "gopher://x"}, {"nope": 1}):
+    for bad in (
+        {"url": None},
+        {"enabled": None},
+        {"url": "gopher://x"},
+        {"url": "http://xn--/"},
+        {"nope": 1},
+    ):
         refused = await api.client.patch(path, json=bad, headers=api.owner(ANN))
         assert refused.status_code == 422, (bad, refused.text)
     assert (await api.client.delete(path, headers=api.owner(BEA))).status_code == 404

@@ -55,11 +55,13 @@ WebhooksDep = Annotated[Webhooks, Depends(_webhooks)]
 def _check_url(url: str, require_https: bool) -> None:
     """A URL Sticky will call: absolute http(s), a host, no credentials, https in production."""
     problem = None
+    parsed: httpx.URL | None
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        host = parsed.host  # decodes an xn-- label: a malformed one is a UnicodeError
+    except (httpx.InvalidURL, TypeError, UnicodeError):
+        parsed, host = None, ""
+    if parsed is None or parsed.scheme not in ("http", "https") or not host:
         problem = "must be an absolute http:// or https:// URL with a host"
     elif parsed.userinfo:
         problem = "must not carry a user name or password"
