@@ -12,6 +12,9 @@ from sticky.api.payments.gateways import GATEWAY_SANDBOX
 from sticky.api.payments.tables import payment_settings
 from tests.api.payments.shop import OK_CARD, open_shop, sandbox_into_app
 from tests.api.support import RunningApi
+from tests.conftest import problem
+
+_ALL_PAYMENTS = ("payments:read", "payments:refund")
 
 
 async def _secret(api: RunningApi, user: str) -> str:
@@ -44,6 +47,14 @@ async def test_a_signed_link_creates_a_pending_payment_and_opens_the_flow(api: R
     assert payment["status"] == "pending" and payment["total"] == 1999
     assert payment["cart"] == [] and payment["userPaymentId"] == "inv-7"
     assert payment["gateway"] == GATEWAY_SANDBOX and payment["sessionId"] == query["sessionId"]
+
+    # A team member may read it, but only the owner or the buyer's session charges it.
+    for member in (api.member("usr_a", "payments:read"), api.member("usr_a", *_ALL_PAYMENTS)):
+        refused = await api.client.post(
+            f"/v1/payments/{payment['id']}/charge", json={"card": OK_CARD}, headers=member
+        )
+        problem(refused, 403, "insufficient-permission")
+    assert (await shop.get(payment["id"])) == payment
 
     # The buyer's session pays it (the amount is the link's, whatever they send).
     session = {"Sticky-Session": query["sessionId"]}

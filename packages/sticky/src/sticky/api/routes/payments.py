@@ -105,6 +105,17 @@ def _require(caller: Caller, permission: str) -> None:
     caller.principal.require_permission(permission)
 
 
+def _require_payer(caller: Caller) -> None:
+    """Who may create and charge payments besides a consumer session: the owner alone."""
+    caller.require_owner_side()
+    assert caller.principal is not None
+    if not caller.principal.is_owner:
+        raise forbidden(
+            "Only the owner (or a consumer session) creates and charges payments.",
+            slug="insufficient-permission",
+        )
+
+
 def _may_read(caller: Caller) -> None:
     if caller.scope != "session":
         _require(caller, "payments:read")
@@ -183,13 +194,7 @@ async def _new_payment(api: Api, caller: Caller, body: PaymentCreate) -> NewPaym
             raise forbidden("A session pays only for itself.", slug="insufficient-scope")
         session_id = caller.session_id
     else:
-        caller.require_owner_side()
-        assert caller.principal is not None
-        if not caller.principal.is_owner:
-            raise forbidden(
-                "Only the owner (or a consumer session) creates payments.",
-                slug="insufficient-permission",
-            )
+        _require_payer(caller)
     application_id, thing_id = body.application_id, body.thing_id
     async with api.store.reading() as tx:
         if session_id is not None:
@@ -272,7 +277,7 @@ async def charge(
     """Pay a payment that was created without a charge (a hosted checkout's)."""
     await _readable(api, caller, payment_id)
     if caller.scope != "session":
-        caller.require_owner_side()
+        _require_payer(caller)
     try:
         charged = await payments.pay(caller.user_id, payment_id, _details(body))
     except (GatewayError, GatewayNotConfigured, NotPayable, PaymentNotFound) as exc:
