@@ -8,11 +8,14 @@ import time
 
 import httpx
 import orjson
+import sqlalchemy as sa
 
 from sticky.api.payments.gateways import GATEWAY_SANDBOX, SandboxGateway, sandbox_secret
 from sticky.api.payments.gateways.callbacks import sign
+from sticky.api.payments.tables import payhook_events
 from tests.api.payments.shop import OK_CARD, open_shop, payments_of
 from tests.api.support import RunningApi
+from tests.conftest import problem
 
 
 class Captured:
@@ -112,6 +115,38 @@ async def test_forged_and_stale_payhooks_are_refused(api: RunningApi) -> None:
     assert [e["type"] for e in await api.outbox() if e.get("paymentId") == payment["id"]] == [
         "PAYMENT_CREATED"
     ]
+
+
+async def test_a_signed_payhook_no_column_can_hold_is_refused(api: RunningApi) -> None:
+    captured = await _captured_sandbox(api)
+    shop = await open_shop(api, "usr_a", GATEWAY_SANDBOX)
+    payment = await shop.pay(await shop.session(), card=OK_CARD)
+    await _wait(captured, 1)
+    [hook] = captured.requests
+    event = orjson.loads(hook.content)
+    data = event["data"]
+    secret = sandbox_secret(api.state.settings.secret_key)
+    for body in (
+        {**event, "id": "evt_sbx_" + "x" * 300},
+        {**event, "data": {**data, "paymentId": {"id": payment["id"]}}},
+        {**event, "data": {**data, "paymentId": 7}},
+        {**event, "data": {**data, "paymentId": "\x00"}},
+        {**event, "data": {**data, "reference": "sbx_ch_\x00"}},
+        {**event, "data": "succeeded"},
+    ):
+        content = orjson.dumps(body)
+        signature = {"Sandbox-Signature": sign(secret, content, int(time.time()))}
+        response = await api.client.post(
+            "/v2/payhook/GATEWAY_SANDBOX", content=content, headers=signature
+        )
+        problem(response, 400, "payhook-refused")
+    assert (await shop.get(payment["id"]))["status"] == "pending"
+    assert [e["type"] for e in await api.outbox() if e.get("paymentId") == payment["id"]] == [
+        "PAYMENT_CREATED"
+    ]
+    async with api.state.store.reading() as tx:
+        seen = await tx.conn.scalar(sa.select(sa.func.count()).select_from(payhook_events))
+    assert seen == 0
 
 
 async def test_a_refund_made_elsewhere_arrives_by_payhook(api: RunningApi) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 import stripe
@@ -302,6 +303,38 @@ def test_an_old_webhook_is_refused_as_stale() -> None:
 
 def test_a_signed_body_that_is_no_event_is_refused() -> None:
     body = b'["not", "an", "event"]'
+    headers = {"Stripe-Signature": stripe_signature(body, WEBHOOK_SECRET, int(time.time()))}
+
+    with pytest.raises(ForgedCallback):
+        webhook_gateway().verify_callback(body, headers, time.time())
+
+
+def _set(path: str, value: object) -> Callable[[dict[str, Any]], None]:
+    def change(event: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        for name in parents:
+            event = event[name]
+        event[last] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(_set("id", "evt_" + "x" * 300), id="event id too long"),
+        pytest.param(_set("data.object.id", "pi_" + "x" * 300), id="intent id too long"),
+        pytest.param(_set("data.object.metadata", "pay_contract_ok"), id="metadata not an object"),
+        pytest.param(_set("data.object.metadata.stickyPaymentId", ["pay_1"]), id="id not text"),
+        pytest.param(_set("data.object.metadata.stickyPaymentId", "pay_\x00"), id="id with NUL"),
+    ],
+)
+def test_a_signed_event_no_column_can_hold_is_refused(
+    change: Callable[[dict[str, Any]], None],
+) -> None:
+    event = recorded("event_payment_intent_succeeded.json")
+    change(event)
+    body = json.dumps(event).encode()
     headers = {"Stripe-Signature": stripe_signature(body, WEBHOOK_SECRET, int(time.time()))}
 
     with pytest.raises(ForgedCallback):

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from sticky.api.payments.gateways.errors import InvalidPaymentDetails
+from sticky.kernel.storable import check_storable
 
 GATEWAY_NOOP = "GATEWAY_NOOP"
 GATEWAY_SANDBOX = "GATEWAY_SANDBOX"
@@ -145,6 +146,16 @@ class GatewayEvent:
     # The merchant whose own secret verified it (Stripe: each merchant signs with theirs), so
     # it may only speak of that merchant's payments; None for the platform's own gateways.
     merchant_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # Ids no column holds (not text, too long, a NUL) are no gateway's: a ValueError,
+        # which verify_callback answers as a forgery rather than failing to record them.
+        for value, longest in ((self.event_id, 200), (self.reference, 200), (self.payment_id, 40)):
+            if value is None:
+                continue
+            if not isinstance(value, str) or len(value) > longest:
+                raise ValueError(f"not an id of at most {longest} characters: {value!r:.50}")
+            check_storable(value)
 
 
 class PaymentGateway(ABC):

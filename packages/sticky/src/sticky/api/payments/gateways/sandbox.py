@@ -186,7 +186,7 @@ class SandboxGateway(PaymentGateway):
                 created=int(event["created"]),
                 decline=decline,
             )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             # Signed with our secret yet not our shape: the secret is in the wrong hands.
             raise ForgedCallback("a signed body that is not a sandbox event") from exc
 

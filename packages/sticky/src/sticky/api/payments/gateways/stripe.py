@@ -225,7 +225,7 @@ class StripeGateway(PaymentGateway):
             raise StaleCallback(timestamp, now, TOLERANCE_SECONDS)
         try:
             return _event(orjson.loads(body))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ForgedCallback("a signed body that is not a Stripe event") from exc
 
 
