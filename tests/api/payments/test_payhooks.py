@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 import orjson
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sticky.api.payments.gateways import GATEWAY_SANDBOX, SandboxGateway, sandbox_secret
 from sticky.api.payments.gateways.callbacks import sign
 from sticky.api.payments.tables import payhook_events
-from tests.api.payments.shop import OK_CARD, open_shop, payments_of
+from tests.api.payments.shop import OK_CARD, Shop, open_shop, payments_of
 from tests.api.support import RunningApi
 from tests.conftest import problem
 
@@ -45,12 +46,18 @@ async def _wait(captured: Captured, count: int) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_a_payhook_is_applied_once_and_replays_change_nothing(api: RunningApi) -> None:
+async def _paid_with_payhook_held(api: RunningApi) -> tuple[Shop, dict[str, Any], httpx.Request]:
+    """A sandbox payment whose payhook was kept back: the shop, the payment, the payhook."""
     captured = await _captured_sandbox(api)
     shop = await open_shop(api, "usr_a", GATEWAY_SANDBOX)
     payment = await shop.pay(await shop.session(), card=OK_CARD)
     await _wait(captured, 1)
     [hook] = captured.requests
+    return shop, payment, hook
+
+
+async def test_a_payhook_is_applied_once_and_replays_change_nothing(api: RunningApi) -> None:
+    shop, payment, hook = await _paid_with_payhook_held(api)
     assert hook.url.path == "/v2/payhook/GATEWAY_SANDBOX"
     headers = {
         "Sandbox-Signature": hook.headers["Sandbox-Signature"],
@@ -78,11 +85,7 @@ async def test_a_payhook_is_applied_once_and_replays_change_nothing(api: Running
 
 
 async def test_forged_and_stale_payhooks_are_refused(api: RunningApi) -> None:
-    captured = await _captured_sandbox(api)
-    shop = await open_shop(api, "usr_a", GATEWAY_SANDBOX)
-    payment = await shop.pay(await shop.session(), card=OK_CARD)
-    await _wait(captured, 1)
-    [hook] = captured.requests
+    shop, payment, hook = await _paid_with_payhook_held(api)
     body = orjson.loads(hook.content)
     body["data"]["amount"] = 1
     tampered = orjson.dumps(body)
@@ -118,11 +121,7 @@ async def test_forged_and_stale_payhooks_are_refused(api: RunningApi) -> None:
 
 
 async def test_a_signed_payhook_no_column_can_hold_is_refused(api: RunningApi) -> None:
-    captured = await _captured_sandbox(api)
-    shop = await open_shop(api, "usr_a", GATEWAY_SANDBOX)
-    payment = await shop.pay(await shop.session(), card=OK_CARD)
-    await _wait(captured, 1)
-    [hook] = captured.requests
+    shop, payment, hook = await _paid_with_payhook_held(api)
     event = orjson.loads(hook.content)
     data = event["data"]
     secret = sandbox_secret(api.state.settings.secret_key)
@@ -150,12 +149,8 @@ async def test_a_signed_payhook_no_column_can_hold_is_refused(api: RunningApi) -
 
 
 async def test_a_refund_made_elsewhere_arrives_by_payhook(api: RunningApi) -> None:
-    captured = await _captured_sandbox(api)
-    shop = await open_shop(api, "usr_a", GATEWAY_SANDBOX)
-    payment = await shop.pay(await shop.session(), card=OK_CARD)
-    await _wait(captured, 1)
+    shop, payment, hook = await _paid_with_payhook_held(api)
     secret = sandbox_secret(api.state.settings.secret_key)
-    [hook] = captured.requests
     await api.client.post(
         "/v2/payhook/GATEWAY_SANDBOX",
         content=hook.content,
