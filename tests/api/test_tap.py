@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import event as sa_event
 
 from tests.api.support import RunningApi
+from tests.conftest import problem
 
 A = "usr_alice"
 B = "usr_bob"
@@ -221,8 +222,9 @@ async def test_a_session_reads_published_data_and_writes_only_itself(api: Runnin
         headers=as_session,
     )
     assert refused.status_code == 422
-    unknown = await api.client.get("/v1/things", headers={"Sticky-Session": "ses_nope"})
-    assert unknown.status_code == 401
+    for nobody in ("ses_nope", "ses_\x00", "ses_" + "x" * 100):
+        unknown = await api.client.get("/v1/things", headers={"Sticky-Session": nobody})
+        problem(unknown, 401, "invalid-session")
     check_ins = [e for e in await api.outbox() if e["type"] == "CHECK_IN"]
     assert check_ins[0]["sessionId"] == session_id
     assert check_ins[0]["customData"] == {"table": 9}

@@ -96,7 +96,7 @@ async def current_caller(
 
 
 async def _session_caller(api: Api, session_id: str) -> Caller:
-    if len(session_id) > 64:
+    if len(session_id) > 64 or "\x00" in session_id:  # PostgreSQL refuses NUL in a query
         raise unauthorized("The Sticky-Session header names no session.", "invalid-session")
     async with api.store.reading() as tx:
         session = await tx.sessions.get(session_id)
