@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from sticky.api.payments.gateways import GATEWAY_SANDBOX
+from sticky.api.payments.service import GATEWAY_KEY_LENGTH, refund_key
+from sticky.kernel.idempotency import MAX_KEY_LENGTH
 from tests.api.payments.shop import DECLINED_CARD, OK_CARD, coffee_line, open_shop, sandbox_into_app
 from tests.api.support import RunningApi
 from tests.conftest import problem
@@ -179,6 +181,20 @@ async def test_another_users_payment_is_not_found(api: RunningApi) -> None:
     assert refund.json()["type"].endswith("payment-not-found")
     assert (await api.client.get("/v1/payments", headers=api.owner("usr_b"))).json()["data"] == []
     assert (await shop.get(payment["id"]))["refundedTotal"] == 0
+
+
+def test_a_refunds_key_at_the_gateway_fits_stripes_limit_whatever_the_callers() -> None:
+    """A caller's Idempotency-Key may be 255 characters, Stripe's whole limit: the gateway
+    gets its digest instead, still the same for the same key."""
+    payment_id = "pay_4k9q2m7x1c8v5b3n6z0p"
+    longest = "k" * MAX_KEY_LENGTH
+    key = refund_key(payment_id, longest)
+    assert len(key) <= GATEWAY_KEY_LENGTH == 255
+    assert key.startswith(f"refund-{payment_id}-sha256-")
+    assert key == refund_key(payment_id, longest)  # the same refund, asked again
+    assert key != refund_key(payment_id, longest[:-1] + "j")
+    assert refund_key(payment_id, "order-7") == f"refund-{payment_id}-order-7"  # short: as is
+    assert refund_key(payment_id, None) != refund_key(payment_id, None)  # fresh without one
 
 
 async def test_refunds_partial_then_the_rest_never_more_than_paid(api: RunningApi) -> None:

@@ -107,6 +107,21 @@ def idempotency_digest(scope: str, key: str) -> str:
     return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
 
 
+# Stripe takes idempotency keys of at most 255 characters; a caller's may be that long itself.
+GATEWAY_KEY_LENGTH = 255
+
+
+def refund_key(payment_id: str, key: str | None) -> str:
+    """The refund's idempotency key at the gateway: the payment's and the caller's (a fresh
+    one without), or, when that would be too long, the SHA-256 of the caller's in its place
+    (the same key still gives the same refund)."""
+    own = key or new_id("rf")
+    whole = f"refund-{payment_id}-{own}"
+    if len(whole) <= GATEWAY_KEY_LENGTH:
+        return whole
+    return f"refund-{payment_id}-sha256-{hashlib.sha256(own.encode()).hexdigest()}"
+
+
 class Payments:
     def __init__(self, store: Store, gateways: Gateways, committed: asyncio.Event) -> None:
         self._store = store
@@ -307,7 +322,7 @@ class Payments:
                     reference=row["charge_reference"] or row["reference"] or "",
                     amount=wanted,
                     currency=row["currency"],
-                    idempotency_key=f"refund-{payment_id}-{key or new_id('rf')}",
+                    idempotency_key=refund_key(payment_id, key),
                 )
             )
             if result.status is RefundStatus.FAILED:
