@@ -44,6 +44,11 @@ async def widget(widget_id: int) -> object:
     return json_response({"id": widget_id})
 
 
+@router.delete("/widgets/{widget_id}", status_code=204)
+async def delete_widget(widget_id: int) -> None:
+    return None
+
+
 ready = {"ok": True}
 
 
@@ -107,6 +112,11 @@ async def test_unknown_path_and_method(client: httpx.AsyncClient) -> None:
     answer = await client.delete("/widgets")
     assert answer.status_code == 405
     assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["allow"] == "POST"
+    # A route per method at one path: Allow names them all, not only the first one matched.
+    answer = await client.post("/widgets/7")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "DELETE, GET"
 
 
 async def test_path_parameter_type(client: httpx.AsyncClient) -> None:

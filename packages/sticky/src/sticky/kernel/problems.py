@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 PROBLEM_BASE = "https://sticky.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -182,6 +183,24 @@ def from_validation(exc: RequestValidationError) -> Problem:
     return validation_failed(errors)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route takes at this path. The router's own ``Allow`` names only the
+    first route that matched the path, and FastAPI makes a route per method: a ``PATCH`` to a
+    path with GET, PATCH and DELETE routes would have been told ``Allow: GET``. Each method is
+    matched as the router matches it (the public ``matches`` of each route)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error the app can produce an ``application/problem+json`` response."""
 
@@ -199,9 +218,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is nothing at {request.url.path}."
+        headers = dict(exc.headers or {})
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}."
-        problem = Problem(exc.status_code, slug, title, detail, headers=exc.headers or {})
+            headers["Allow"] = ", ".join(_allowed(request))
+        problem = Problem(exc.status_code, slug, title, detail, headers=headers)
         return problem_response(problem, request)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
