@@ -111,7 +111,7 @@ async def test_the_wal_is_checkpointed_from_a_thread_not_by_the_inline_writes(
     checkpoints: list[str] = []
     checkpoint = store.checkpoint_sync
 
-    def noted() -> tuple[int, int]:
+    def noted() -> int:
         checkpoints.append(threading.current_thread().name)
         return checkpoint()
 
@@ -194,7 +194,7 @@ async def test_a_wal_past_its_limit_starts_over(
     turns: list[bool] = []
     checkpoint = store.checkpoint_sync
 
-    def noted() -> tuple[int, int]:
+    def noted() -> int:
         assert store._turn is not None
         turns.append(store._turn.locked())
         return checkpoint()

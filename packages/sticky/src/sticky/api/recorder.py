@@ -139,7 +139,7 @@ class Recorder:
 
     async def _checkpoint_now(self) -> None:
         try:
-            pages, _ = await asyncio.to_thread(self._store.checkpoint_sync)
+            pages = await asyncio.to_thread(self._store.checkpoint_sync)
             if pages > WAL_LIMIT_PAGES:
                 async with self._store.writing():
                     await asyncio.to_thread(self._store.checkpoint_sync)

@@ -299,6 +299,16 @@ async def _readable(api: Api, caller: Caller, payment_id: str) -> Row:
     return row
 
 
+def _utc(name: str, value: datetime) -> datetime:
+    """The filter ``name``'s time in UTC, or a 422 naming it."""
+    if value.tzinfo is None:
+        raise validation_failed([FieldError(name, "needs a time zone, such as Z")])
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # the calendar's ends: 0001-01-01T00:00+14:00 has no UTC time
+        raise validation_failed([FieldError(name, "has no time in UTC")]) from None
+
+
 def _filters(
     caller: Caller,
     created_after: datetime | None,
@@ -308,20 +318,10 @@ def _filters(
 ) -> list[sa.ColumnElement[bool]]:
     t = payments_table
     where: list[sa.ColumnElement[bool]] = []
-    bounds: dict[str, datetime] = {}
-    for name, value in (("createdAfter", created_after), ("createdBefore", created_before)):
-        if value is None:
-            continue
-        if value.tzinfo is None:
-            raise validation_failed([FieldError(name, "needs a time zone, such as Z")])
-        try:
-            bounds[name] = value.astimezone(UTC)
-        except OverflowError:  # the calendar's ends: 0001-01-01T00:00+14:00 has no UTC time
-            raise validation_failed([FieldError(name, "has no time in UTC")]) from None
-    if "createdAfter" in bounds:
-        where.append(t.c.created_at >= bounds["createdAfter"])
-    if "createdBefore" in bounds:
-        where.append(t.c.created_at < bounds["createdBefore"])
+    if created_after is not None:
+        where.append(t.c.created_at >= _utc("createdAfter", created_after))
+    if created_before is not None:
+        where.append(t.c.created_at < _utc("createdBefore", created_before))
     if status is not None:
         where.append(t.c.status == status)
     if application_id is not None:

@@ -147,13 +147,12 @@ class Store:
             self._inline = InlineWriter(self.url)
         return self._inline.write(seen, events, now, delivered_through)
 
-    def checkpoint_sync(self) -> tuple[int, int]:
+    def checkpoint_sync(self) -> int:
         """Copy the WAL into the database file (SQLite's ``PASSIVE`` checkpoint: it waits for
-        no reader or writer), from a worker thread; the pages the WAL holds, and how many of
-        them are now in the database file."""
+        no reader or writer), from a worker thread; the pages the WAL holds."""
         with self._threads().connect() as conn:
-            _, pages, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
-        return int(pages), int(copied)
+            _, pages, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        return int(pages)
 
     def _threads(self) -> sa.Engine:
         """The synchronous engine for group writes from worker threads."""
