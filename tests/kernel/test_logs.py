@@ -6,6 +6,7 @@ the app is built, and structlog keeps the loggers it made then.
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from typing import Any
@@ -77,3 +78,39 @@ def test_below_info_no_request_line_is_written() -> None:
     lines = _serve("warning")
     assert [line["event"] for line in lines] == ["inside", "library inside", "outside"]
     assert lines[0]["request_id"] == "rid-1"
+
+
+_WRITES = """
+import io, logging, sys
+import structlog
+from sticky.kernel.logs import configure_logging
+
+class Recorder(io.RawIOBase):
+    writes = []
+    def writable(self):
+        return True
+    def write(self, data):
+        self.writes.append(bytes(data))
+        return len(data)
+
+# What PYTHONUNBUFFERED makes of stdout: no buffer, every write a syscall of its own.
+recorder = Recorder()
+sys.stdout = io.TextIOWrapper(recorder, write_through=True)
+configure_logging("demo")
+structlog.get_logger("test").warning("from structlog")
+logging.getLogger("library").warning("from the standard library")
+sys.stderr.write(repr(Recorder.writes))
+"""
+
+
+def test_each_line_is_one_write_even_unbuffered() -> None:
+    """Another process writes into the same pipe (the api's sandbox worker, the events'
+    exporter): a line written in two pieces could get a line of theirs between them."""
+    done = subprocess.run([sys.executable, "-c", _WRITES], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    writes = ast.literal_eval(done.stderr.decode())
+    assert len(writes) == 2
+    for data in writes:
+        assert data.endswith(b"\n")
+        assert data.count(b"\n") == 1
+        assert orjson.loads(data)["service"] == "demo"

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import time
+from pathlib import Path
 
+from sticky.kernel.settings import Settings
 from sticky.stack.output import LineRelay, decorate, json_line
-from sticky.stack.supervisor import MAX_DELAY, restart_delay
+from sticky.stack.process import fork_child
+from sticky.stack.supervisor import MAX_DELAY, Supervisor, restart_delay
 
 
 def test_a_services_line_passes_unchanged() -> None:
@@ -41,6 +46,29 @@ def test_lines_are_passed_on_whole_however_the_bytes_arrive() -> None:
     relay.close()
     events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
     assert events == ["one", "two", "three"]
+
+
+def test_a_child_that_dies_mid_line_ends_its_line_before_the_next_one(tmp_path: Path) -> None:
+    """The pipe outlives restarts: a process killed between its line and its newline must not
+    glue that line to the first one of the process started after it."""
+    out = io.BytesIO()
+    supervisor = Supervisor(Settings(env="development", data_dir=tmp_path), types=[], out=out)
+    bodies = [
+        lambda: os.write(1, b'{"event":"last words","service":"demo"}'),
+        lambda: os.write(1, b'{"event":"started","service":"demo"}\n'),
+    ]
+    child = supervisor._child(
+        "demo", 0, "/readyz", lambda fd: fork_child("demo", bodies.pop(0), fd)
+    )
+    for _ in range(2):
+        supervisor._launch(child)
+        deadline = time.monotonic() + 10
+        while child.pid is not None and time.monotonic() < deadline:
+            supervisor._pump(0.05)
+        assert child.pid is None
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    written = [line["event"] for line in lines if line.get("logger") != "sticky.stack"]
+    assert written == ["last words", "started"]
 
 
 def test_the_supervisors_own_lines_look_like_the_services() -> None:

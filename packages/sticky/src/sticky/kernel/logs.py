@@ -39,7 +39,10 @@ def configure_logging(service: str, level: str = "info") -> None:
             structlog.processors.JSONRenderer(serializer=_dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        # One write per line, newline included (print() makes two): under PYTHONUNBUFFERED
+        # each is its own syscall, and another process on the same pipe (the api's sandbox
+        # worker, the events' exporter) could land its line between them.
+        logger_factory=structlog.WriteLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)

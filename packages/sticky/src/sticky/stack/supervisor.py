@@ -179,6 +179,7 @@ class Supervisor:
     def _exited(self, child: Child, code: int) -> None:
         child.pid = None
         child.ready = False
+        self._drain(child)
         if self.stopping:
             return
         now = time.monotonic()
@@ -191,6 +192,19 @@ class Supervisor:
         if code < 0:
             fields["signal"] = signal.Signals(-code).name
         self.emit("service exited", level="warning", service=child.name, **fields)
+
+    def _drain(self, child: Child) -> None:
+        """Pass on all a dead child wrote, its last line even without a newline, so that
+        the next process on the same pipe starts a line of its own."""
+        while True:
+            try:
+                data = os.read(child.read_fd, 65536)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            child.relay.feed(data)
+        child.relay.close()
 
     def _reap(self) -> None:
         for child in self.children:
@@ -278,15 +292,7 @@ class Supervisor:
                 os.waitpid(child.pid, 0)
                 child.pid = None
         for child in self.children:
-            while True:
-                try:
-                    data = os.read(child.read_fd, 65536)
-                except BlockingIOError:
-                    break
-                if not data:
-                    break
-                child.relay.feed(data)
-            child.relay.close()
+            self._drain(child)
         self.emit("stopped")
         signal.set_wakeup_fd(-1)
 
