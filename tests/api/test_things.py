@@ -7,6 +7,7 @@ import csv
 import io
 
 from tests.api.support import RunningApi
+from tests.conftest import problem
 
 A = "usr_alice"
 B = "usr_bob"
@@ -300,6 +301,32 @@ async def test_json_no_store_can_hold_is_refused_before_it_is_written(api: Runni
     assert listed.status_code == 200
     assert [t["name"] for t in listed.json()["data"]] == ["Test sticker", "Table 1"]
     assert listed.json()["data"][1]["customData"] == {}
+
+
+async def test_json_nested_past_what_answers_can_encode_is_refused(api: RunningApi) -> None:
+    # 300 levels parsed, were written, then failed the answer's encoder: a 500 for a thing
+    # that existed, and every list of the account a 500 from then on.
+    def nested(depth: int) -> bytes:
+        return b'{"name": "deep", "customData": ' + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
+
+    for depth in (65, 300):
+        response = await api.client.post(
+            "/v1/things",
+            content=nested(depth),
+            headers={**api.owner(A), "content-type": "application/json"},
+        )
+        body = problem(response, 422, "validation-error")
+        assert body["errors"][0]["field"] == "customData"
+        assert "more than 64 deep" in body["errors"][0]["message"]
+    listed = await api.client.get("/v1/things", headers=api.owner(A))
+    assert listed.status_code == 200
+    assert [t["name"] for t in listed.json()["data"]] == ["Test sticker"]
+    deepest = await api.client.post(
+        "/v1/things",
+        content=nested(64),
+        headers={**api.owner(A), "content-type": "application/json"},
+    )
+    assert deepest.status_code == 201, deepest.text
 
 
 async def test_a_nul_in_the_url_is_a_400_on_every_backend(api: RunningApi) -> None:
