@@ -266,3 +266,30 @@ async def test_a_session_event_type_the_events_service_would_refuse_is_refused_h
     )
     assert accepted.status_code == 202
     assert len(await api.outbox()) == len(before) + 1
+
+
+async def test_session_event_data_the_events_service_would_refuse_is_refused_here(
+    api: RunningApi,
+) -> None:
+    # These were a 202 "recorded", then refused by the events service for good: dead letters.
+    flow = await api.flow(A, logic='return "https://shop.example/";')
+    thing = await api.thing(A, applicationId=flow["id"])
+    location = (await tap(api, thing["id"])).headers["location"]
+    session_id = parse_qs(urlsplit(location).query)["sessionId"][0]
+    before = await api.outbox()
+    for body, field in (
+        ({"type": "CHECK_IN", "customData": {"note": "x" * 70_000}}, "customData"),
+        ({"type": "CHECK_IN", "applicationId": "app\u0001"}, "applicationId"),
+        ({"type": "CHECK_IN", "thingId": "a\nb"}, "thingId"),
+    ):
+        refused = await api.client.post(
+            f"/v1/sessions/{session_id}/events", json=body, headers={"Sticky-Session": session_id}
+        )
+        assert problem(refused, 422, "validation-error")["errors"][0]["field"] == field
+    assert len(await api.outbox()) == len(before)
+    fits = await api.client.post(
+        f"/v1/sessions/{session_id}/events",
+        json={"type": "CHECK_IN", "customData": {"note": "x" * 60_000}},
+        headers={"Sticky-Session": session_id},
+    )
+    assert fits.status_code == 202

@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,7 +25,8 @@ from sticky.kernel.storable import check_storable
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
-Ref = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+# No control characters: the events service refuses them in the ids an event names.
+Ref = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 TheirId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Url = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://\S+$")]
@@ -344,9 +346,21 @@ class SessionOut(Outgoing):
     updated_at: datetime
 
 
+# The events service's limit: larger data, accepted here, would be refused there for good.
+MAX_EVENT_DATA_BYTES = 64 * 1024
+
+
+def _event_data(value: dict[str, Any]) -> dict[str, Any]:
+    check_storable(value)  # before orjson, which raises TypeError past 64 bits
+    size = len(orjson.dumps(value))
+    if size > MAX_EVENT_DATA_BYTES:
+        raise ValueError(f"is {size} bytes as JSON, more than the limit of {MAX_EVENT_DATA_BYTES}")
+    return value
+
+
 class SessionEvent(Incoming):
     type: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")]
-    custom_data: CustomData = {}
+    custom_data: Annotated[CustomData, AfterValidator(_event_data)] = {}
     application_id: Ref | None = None
     thing_id: Ref | None = None
 
