@@ -234,3 +234,32 @@ async def test_the_category_filter_pages_like_any_other(api: RunningApi) -> None
             break
         cursor = page["nextCursor"]
     assert names == ["P0", "P2", "P4"]
+
+
+async def test_a_consumer_app_url_taps_cannot_redirect_to_is_refused(api: RunningApi) -> None:
+    # A number here made every tap of the flow a 500; text that is no URL a broken redirect.
+    flow = await api.flow(A)
+    for bad in (5, "javascript:alert(1)", "//evil.example", "not a url", {"a": 1}):
+        for method, path in (
+            ("POST", "/v1/applications"),
+            ("PATCH", f"/v1/applications/{flow['id']}"),
+        ):
+            body = {"name": "Menu", "settings": {"consumerAppUrl": bad}}
+            response = await api.client.request(method, path, json=body, headers=api.owner(A))
+            assert response.status_code == 422, (method, bad, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["errors"][0]["field"] == "settings"
+    fine = await api.client.patch(
+        f"/v1/applications/{flow['id']}",
+        json={"settings": {"consumerAppUrl": "https://my.shop/app", "theme": 5}},
+        headers=api.owner(A),
+    )
+    assert fine.status_code == 200
+    cleared = await api.client.patch(
+        f"/v1/applications/{flow['id']}",
+        json={"settings": {"consumerAppUrl": None}},
+        headers=api.owner(A),
+    )
+    assert cleared.status_code == 200
+    thing = await api.thing(A, applicationId=flow["id"])
+    assert (await api.client.get(f"/t/{thing['id']}")).status_code == 302

@@ -154,20 +154,32 @@ class SheetRequest(Incoming):
 # Applications --------------------------------------------------------------------------------
 
 Logic = Annotated[str, StringConstraints(max_length=100_000)]
+_URL = re.compile(r"^https?://\S+$")
+
+
+def _settings(value: dict[str, Any]) -> dict[str, Any]:
+    """``consumerAppUrl`` is where taps without logic go: a redirect needs an http(s) URL."""
+    url = value.get("consumerAppUrl")
+    if url is not None and not (isinstance(url, str) and len(url) <= 2048 and _URL.match(url)):
+        raise ValueError("consumerAppUrl must be an absolute http(s) URL (or null)")
+    return value
+
+
+AppSettings = Annotated[CustomData, AfterValidator(_settings)]
 
 
 class ApplicationCreate(Incoming):
     name: Name
     public_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     logic: Logic | None = None
-    settings: CustomData = {}
+    settings: AppSettings = {}
 
 
 class ApplicationUpdate(Incoming):
     name: Name | None = None
     public_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     logic: Logic | None = None
-    settings: CustomData | None = None
+    settings: AppSettings | None = None
 
 
 class ApplicationVersionOut(Outgoing):
