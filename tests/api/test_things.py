@@ -329,6 +329,25 @@ async def test_json_nested_past_what_answers_can_encode_is_refused(api: RunningA
     assert deepest.status_code == 201, deepest.text
 
 
+async def test_qr_options_past_the_printers_limits_are_a_field_error(api: RunningApi) -> None:
+    # The route took scale up to 100 and the printer up to 50: 51 to 100 were a 400 naming no
+    # field, where 101 was the 422 every other bad query parameter is.
+    thing = await api.thing(A)
+    for suffix in ("qr.svg", "qr.png"):
+        for params in ({"scale": 51}, {"scale": 100}, {"border": 21}):
+            response = await api.client.get(
+                f"/v1/things/{thing['id']}/{suffix}", params=params, headers=api.owner(A)
+            )
+            body = problem(response, 422, "validation-error")
+            assert body["errors"][0]["field"] == f"query.{next(iter(params))}"
+        largest = await api.client.get(
+            f"/v1/things/{thing['id']}/{suffix}",
+            params={"scale": 50, "border": 20},
+            headers=api.owner(A),
+        )
+        assert largest.status_code == 200
+
+
 async def test_a_nul_in_the_url_is_a_400_on_every_backend(api: RunningApi) -> None:
     # PostgreSQL refuses NUL in a query: these were 500s there.
     thing = await api.thing(A)

@@ -267,7 +267,7 @@ class Things(SyncResource):
     def qr_svg(
         self, thing_id: str, *, scale: int | None = None, border: int | None = None
     ) -> bytes:
-        """The sticker's QR code (of its ``url``) as SVG; ``scale`` 1-100 (10), ``border``
+        """The sticker's QR code (of its ``url``) as SVG; ``scale`` 1-50 (10), ``border``
         0-20 modules (4)."""
         return self._client._call_binary(qr_call(thing_id, "svg", scale, border))
 
@@ -396,7 +396,7 @@ class AsyncThings(AsyncResource):
     async def qr_svg(
         self, thing_id: str, *, scale: int | None = None, border: int | None = None
     ) -> bytes:
-        """The sticker's QR code (of its ``url``) as SVG; ``scale`` 1-100 (10), ``border``
+        """The sticker's QR code (of its ``url``) as SVG; ``scale`` 1-50 (10), ``border``
         0-20 modules (4)."""
         return await self._client._call_binary(qr_call(thing_id, "svg", scale, border))
 

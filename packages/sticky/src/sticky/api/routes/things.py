@@ -319,8 +319,8 @@ async def qr_svg(
     thing_id: str,
     caller: CallerDep,
     api: ApiDep,
-    scale: Annotated[int, Query(ge=1, le=100)] = 10,
-    border: Annotated[int, Query(ge=0, le=20)] = 4,
+    scale: Annotated[int, Query(ge=1, le=printing.MAX_SCALE)] = 10,
+    border: Annotated[int, Query(ge=0, le=printing.MAX_BORDER)] = 4,
 ) -> Response:
     """The sticker's QR code as SVG (``STICKY_PUBLIC_URL/t/{id}``)."""
     caller.require_read(Resource.THINGS)
@@ -336,8 +336,8 @@ async def qr_png(
     thing_id: str,
     caller: CallerDep,
     api: ApiDep,
-    scale: Annotated[int, Query(ge=1, le=100)] = 10,
-    border: Annotated[int, Query(ge=0, le=20)] = 4,
+    scale: Annotated[int, Query(ge=1, le=printing.MAX_SCALE)] = 10,
+    border: Annotated[int, Query(ge=0, le=printing.MAX_BORDER)] = 4,
 ) -> Response:
     """The sticker's QR code as PNG."""
     caller.require_read(Resource.THINGS)
