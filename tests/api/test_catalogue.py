@@ -263,3 +263,12 @@ async def test_a_consumer_app_url_taps_cannot_redirect_to_is_refused(api: Runnin
     assert cleared.status_code == 200
     thing = await api.thing(A, applicationId=flow["id"])
     assert (await api.client.get(f"/t/{thing['id']}")).status_code == 302
+
+
+async def test_a_null_a_product_cannot_hold_names_the_field_as_sent(api: RunningApi) -> None:
+    product = await api.post("/v1/products", A, {"name": "Tea", "price": 250, "currency": "GBP"})
+    response = await api.client.patch(
+        f"/v1/products/{product['id']}", json={"isEnabled": None}, headers=api.owner(A)
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "isEnabled"

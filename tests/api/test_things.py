@@ -270,6 +270,17 @@ async def test_bad_input_is_a_clear_problem_and_writes_nothing(api: RunningApi) 
     assert [t["name"] for t in listed.json()["data"]] == ["Test sticker", "Table 1"]
 
 
+async def test_a_null_a_thing_cannot_hold_names_the_field_as_sent(api: RunningApi) -> None:
+    # The errors named the column (custom_data, is_virtual), not the field on the wire.
+    thing = await api.thing(A)
+    for field in ("customData", "isVirtual", "isKidSafe", "tags"):
+        response = await api.client.patch(
+            f"/v1/things/{thing['id']}", json={field: None}, headers=api.owner(A)
+        )
+        body = problem(response, 422, "validation-error")
+        assert body["errors"][0]["field"] == field
+
+
 async def test_json_no_store_can_hold_is_refused_before_it_is_written(api: RunningApi) -> None:
     # The standard library parses all of these; a lone surrogate used to be written and then
     # broke every list of the account, NaN and NUL failed on PostgreSQL with a 500.

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
+from pydantic.alias_generators import to_camel
 
 from sticky.api.access import Caller, CallerDep, Resource
 from sticky.api.context import ApiDep
@@ -123,7 +124,7 @@ async def update(
     values = to_columns(body, exclude_unset=True)
     for name in _NOT_NULL:
         if name in values and values[name] is None:
-            raise validation_failed([FieldError(name, "cannot be null")])
+            raise validation_failed([FieldError(to_camel(name), "cannot be null")])
     values["updated_at"] = api.now()
     async with api.store.transaction() as tx:
         await _check(tx, caller, values)

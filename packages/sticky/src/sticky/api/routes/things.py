@@ -14,6 +14,7 @@ import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
+from pydantic.alias_generators import to_camel
 
 from sticky.api import printing
 from sticky.api.access import CallerDep, Resource
@@ -289,7 +290,7 @@ async def update(thing_id: str, body: ThingUpdate, caller: CallerDep, api: ApiDe
     values = to_columns(body, exclude_unset=True)
     for required in ("name", "tags", "custom_data", "is_virtual", "is_kid_safe"):
         if required in values and values[required] is None:
-            raise validation_failed([FieldError(required, "cannot be null")])
+            raise validation_failed([FieldError(to_camel(required), "cannot be null")])
     values["updated_at"] = api.now()
     async with api.store.transaction() as tx:
         await _check_references(
