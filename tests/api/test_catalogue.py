@@ -272,3 +272,38 @@ async def test_a_null_a_product_cannot_hold_names_the_field_as_sent(api: Running
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "isEnabled"
+
+
+async def test_a_deleted_category_flow_or_product_is_named_by_nothing(api: RunningApi) -> None:
+    # They stayed named: a product read back and sent again as it was (its categories, a
+    # thing's applicationId or productId) was refused, "names no category of this account".
+    gone = await api.post("/v1/categories", A, {"name": "Breakfast"})
+    kept = await api.post("/v1/categories", A, {"name": "Lunch"})
+    product = await api.post(
+        "/v1/products",
+        A,
+        {"name": "Latte", "price": 320, "currency": "GBP", "categories": [gone["id"], kept["id"]]},
+    )
+    flow = await api.flow(A)
+    thing = await api.thing(A, applicationId=flow["id"], productId=product["id"])
+    owner = api.owner(A)
+    assert (
+        await api.client.delete(f"/v1/categories/{gone['id']}", headers=owner)
+    ).status_code == 204
+    read = (await api.client.get(f"/v1/products/{product['id']}", headers=owner)).json()
+    assert read["categories"] == [kept["id"]]
+    again = await api.client.patch(
+        f"/v1/products/{product['id']}", json={"categories": read["categories"]}, headers=owner
+    )
+    assert again.status_code == 200, again.text
+    listed = await api.client.get("/v1/products", params={"category": gone["id"]}, headers=owner)
+    assert listed.json()["data"] == []
+
+    for path in (f"/v1/applications/{flow['id']}", f"/v1/products/{product['id']}"):
+        assert (await api.client.delete(path, headers=owner)).status_code == 204
+    read = (await api.client.get(f"/v1/things/{thing['id']}", headers=owner)).json()
+    assert read["applicationId"] is None and read["productId"] is None
+    fields = {k: read[k] for k in ("name", "applicationId", "productId")}
+    again = await api.client.patch(f"/v1/things/{thing['id']}", json=fields, headers=owner)
+    assert again.status_code == 200, again.text
+    assert (await api.client.get(f"/t/{thing['id']}")).status_code == 302

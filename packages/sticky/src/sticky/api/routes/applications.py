@@ -139,6 +139,7 @@ async def delete(application_id: str, caller: CallerDep, api: ApiDep) -> Respons
     async with api.store.transaction() as tx:
         if not await tx.applications.delete(caller.user_id, application_id):
             raise missing("application", application_id)
+        await tx.unlink_things(caller.user_id, "application_id", application_id, api.now())
     api.taps.forget_application(application_id)
     return Response(status_code=204)
 

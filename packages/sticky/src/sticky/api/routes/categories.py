@@ -93,4 +93,5 @@ async def delete(category_id: str, caller: CallerDep, api: ApiDep) -> Response:
     async with api.store.transaction() as tx:
         if not await tx.categories.delete(caller.user_id, category_id):
             raise missing("category", category_id)
+        await tx.unlink_category(caller.user_id, category_id, api.now())
     return Response(status_code=204)

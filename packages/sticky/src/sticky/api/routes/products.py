@@ -136,9 +136,10 @@ async def update(
 
 @router.delete("/{product_id}", status_code=204)
 async def delete(product_id: str, caller: CallerDep, api: ApiDep) -> Response:
-    """Delete a product."""
+    """Delete a product; the things naming it name none from now on."""
     caller.require_write(Resource.PRODUCTS)
     async with api.store.transaction() as tx:
         if not await tx.products.delete(caller.user_id, product_id):
             raise missing("product", product_id)
+        await tx.unlink_things(caller.user_id, "product_id", product_id, api.now())
     return Response(status_code=204)

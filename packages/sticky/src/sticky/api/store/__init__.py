@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sticky.api.store.inline import InlineWriter
 from sticky.api.store.outbox import EventOutbox, outbox_rows
-from sticky.api.store.owned import Cursor, InvalidCursor, Owned, PageOf, Row
+from sticky.api.store.owned import Cursor, InvalidCursor, Owned, PageOf, Row, json_list_has
 from sticky.api.store.sessions import Sessions, SessionSeen, seen_upsert
 from sticky.api.store.tables import (
     accounts,
@@ -61,6 +61,31 @@ class Transaction:
 
     async def add_version(self, row: Row) -> None:
         await self.conn.execute(application_versions.insert().values(**row))
+
+    async def unlink_things(self, user_id: str, column: str, id_: str, now: datetime) -> None:
+        """Clear ``column`` (``application_id``, ``product_id``) of the things naming ``id_``."""
+        t = things
+        await self.conn.execute(
+            t.update()
+            .where(t.c.user_id == user_id, t.c[column] == id_)
+            .values({column: None, "updated_at": now})
+        )
+
+    async def unlink_category(self, user_id: str, category_id: str, now: datetime) -> None:
+        """Take ``category_id`` out of the categories of the products naming it."""
+        t = products
+        sqlite = self.conn.dialect.name == "sqlite"
+        naming = json_list_has(t.c.categories, category_id, sqlite=sqlite)
+        result = await self.conn.execute(
+            sa.select(t.c.id, t.c.categories).where(t.c.user_id == user_id, naming)
+        )
+        for product_id, listed in result.all():
+            kept = [c for c in listed if c != category_id]
+            await self.conn.execute(
+                t.update()
+                .where(t.c.user_id == user_id, t.c.id == product_id)
+                .values(categories=kept, updated_at=now)
+            )
 
     async def claim_account(self, user_id: str, now: sa.ColumnElement[object] | object) -> bool:
         """Mark ``user_id`` as set up; False when another request already did."""
