@@ -193,6 +193,16 @@ async def test_csv_export_streams_every_thing(api: RunningApi) -> None:
     assert len(list(csv.DictReader(io.StringIO(other.text)))) == 1  # B's own test sticker
 
 
+async def test_csv_export_quotes_a_formula_behind_a_tab_or_carriage_return(
+    api: RunningApi,
+) -> None:
+    await api.thing(A, name="Door", designId="\t=cmd|' /C calc'!A1", theirId="\r=1+1")
+    response = await api.client.get("/v1/things/export", headers=api.owner(A))
+    [row] = [r for r in csv.DictReader(io.StringIO(response.text)) if r["name"] == "Door"]
+    assert row["design_id"] == "'\t=cmd|' /C calc'!A1"
+    assert row["their_id"] == "'\r=1+1"
+
+
 async def test_tenancy_another_users_thing_is_not_found(api: RunningApi) -> None:
     thing = await api.thing(A)
     for method, kwargs in (

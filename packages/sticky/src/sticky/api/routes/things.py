@@ -233,8 +233,9 @@ def _cell(value: Any) -> str:
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
     text = str(value)
-    # A cell a spreadsheet would run as a formula is quoted (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    # A cell a spreadsheet would run as a formula is quoted (CSV injection; OWASP's list of
+    # the first characters that start one includes tab and carriage return).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _csv_line(values: tuple[str, ...]) -> bytes:
