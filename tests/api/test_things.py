@@ -117,6 +117,17 @@ async def test_bulk_create_names_by_pattern_all_or_nothing(api: RunningApi) -> N
     assert len(listed.json()["data"]) == 100  # nothing of the refused batches was written
 
 
+async def test_a_blank_name_pattern_is_refused_for_what_it_is(api: RunningApi) -> None:
+    # It was refused as giving "names over 200 characters".
+    response = await api.client.post(
+        "/v1/things/bulk", json={"count": 2, "namePattern": "   "}, headers=api.owner(A)
+    )
+    body = problem(response, 422, "validation-error")
+    assert body["errors"] == [
+        {"field": "namePattern", "message": "gives blank names", "code": "invalid"}
+    ]
+
+
 async def test_filters_and_cursor_pages(api: RunningApi) -> None:
     flow = await api.flow(A)
     for n in range(7):

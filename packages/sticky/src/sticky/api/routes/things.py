@@ -106,8 +106,10 @@ def _names(pattern: str, start: int, count: int) -> list[str]:
         raise validation_failed(
             [FieldError("namePattern", f"is not a pattern with {{n}}: {exc}")]
         ) from None
-    if any(len(name) > 200 or not name.strip() for name in names):
+    if any(len(name) > 200 for name in names):
         raise validation_failed([FieldError("namePattern", "gives names over 200 characters")])
+    if any(not name.strip() for name in names):
+        raise validation_failed([FieldError("namePattern", "gives blank names")])
     try:
         for name in names:
             check_storable(name)
