@@ -45,6 +45,11 @@ async def test_draft_make_live_versions_and_the_published_view(api: RunningApi) 
         f"/v1/applications/{created['id']}/versions", headers=api.owner(A)
     )
     assert [v["version"] for v in versions.json()["data"]] == [2, 1]
+    path = f"/v1/applications/{created['id']}/versions"
+    reader = api.member(A, "applications:read")  # may read the draft's logic: the old ones too
+    assert (await api.client.get(path, headers=reader)).status_code == 200
+    for outsider in (api.public(A), api.member(A, "things:read")):
+        assert (await api.client.get(path, headers=outsider)).status_code == 403
 
     published = await api.client.get(f"/v1/applications/{created['id']}", headers=api.public(A))
     assert published.status_code == 200

@@ -154,6 +154,7 @@ async def test_filters_and_cursor_pages(api: RunningApi) -> None:
 
     assert await names(designId="square") == ["S1", "S3", "S5"]
     assert await names(tag="even") == ["S0", "S2", "S4", "S6"]
+    assert await names(tag=" even ") == ["S0", "S2", "S4", "S6"]  # tags are kept trimmed
     assert await names(applicationId=flow["id"]) == ["S0", "S1"]
     assert await names(isVirtual="true") == ["Test sticker", "S3"]
     everything = await names()

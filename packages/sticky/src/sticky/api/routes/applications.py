@@ -190,7 +190,9 @@ async def make_live(
 @router.get("/{application_id}/versions", response_model=ApplicationVersionList)
 async def versions(application_id: str, caller: CallerDep, api: ApiDep) -> ApplicationVersionList:
     """Every version ever made live, newest first."""
-    caller.require_write(Resource.APPLICATIONS)
+    # The owner's side only: old versions hold logic the published view never shows.
+    caller.require_owner_side()
+    caller.require_read(Resource.APPLICATIONS)
     await _load(api, caller, application_id)
     async with api.store.reading() as tx:
         rows = await tx.versions(application_id)

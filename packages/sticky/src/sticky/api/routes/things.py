@@ -150,7 +150,9 @@ def _filters(
     if application_id is not None:
         where.append(things.c.application_id == application_id)
     if tag is not None:
-        where.append(json_list_has(things.c.tags, tag, sqlite=is_sqlite(api.store.url)))
+        # Tags are kept trimmed, so the filter is too: "?tag= terrace" finds "terrace".
+        sqlite = is_sqlite(api.store.url)
+        where.append(json_list_has(things.c.tags, tag.strip(), sqlite=sqlite))
     return where
 
 
