@@ -71,7 +71,7 @@ class PayhookReceiver:
                     self._arrived.notify_all()
         return PlainTextResponse("ok")
 
-    async def wait_for(self, reference: str, count: int = 1, timeout: float = 5.0) -> GatewayEvent:
+    async def wait_for(self, reference: str, count: int = 1, timeout: float = 30.0) -> GatewayEvent:
         """The ``count``-th event about ``reference``, once it has arrived."""
 
         def about() -> list[GatewayEvent]:

@@ -44,7 +44,7 @@ class IntoApp(httpx.AsyncBaseTransport):
         self.answered += 1
         return response
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> None:
+    async def wait_for(self, count: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while self.answered < count and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -105,7 +105,7 @@ class Shop:
         result: dict[str, Any] = response.json()
         return result
 
-    async def settled(self, payment_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def settled(self, payment_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """The payment once the gateway's payhook has decided it."""
         deadline = time.monotonic() + timeout
         while True:

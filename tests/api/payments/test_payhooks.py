@@ -41,7 +41,7 @@ async def _captured_sandbox(api: RunningApi) -> Captured:
 
 
 async def _wait(captured: Captured, count: int) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while len(captured.requests) < count and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
 

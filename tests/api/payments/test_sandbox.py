@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import dataclasses
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -274,7 +275,11 @@ async def test_a_receiver_that_refuses_is_not_retried(receiver: PayhookReceiver)
     receiver.gateways[GATEWAY_SANDBOX] = SandboxGateway("another-deployment")
     try:
         await sandbox.charge(charge(receiver, "4242424242424242"))
-        await asyncio.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while not receiver.refused:
+            assert time.monotonic() < deadline, "the payhook never arrived"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # retries would come 0.01, 0.02, 0.04 s after the refusal
     finally:
         await sandbox.aclose()
         await receiver.gateways[GATEWAY_SANDBOX].aclose()
