@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,8 +16,6 @@ from typing import Any
 
 import orjson
 import uvicorn
-
-from tests.conftest import free_port
 
 
 @dataclass
@@ -70,13 +69,15 @@ async def serving(*receivers: Receiver) -> AsyncIterator[None]:
     """Each receiver on its own port, ``url`` set, for the duration of the block."""
     servers = []
     for receiver in receivers:
-        port = free_port()
-        receiver.url = f"http://127.0.0.1:{port}/hooks"
-        config = uvicorn.Config(
-            receiver, host="127.0.0.1", port=port, log_config=None, lifespan="off"
-        )
+        # Bound here, not picked free and bound later: two receivers picked one after the
+        # other could be given the same port, and another process could take it meanwhile.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        receiver.url = f"http://127.0.0.1:{sock.getsockname()[1]}/hooks"
+        config = uvicorn.Config(receiver, log_config=None, lifespan="off")
         server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         servers.append((server, task))
     for server, task in servers:
         while not server.started:

@@ -23,8 +23,9 @@ from sticky_sdk import WebhookVerificationError, webhooks
 from tests.api.reactors.receivers import Receiver, serving
 
 ANN, BEA = "usr_ann", "usr_bea"
-# 1/100,000 of real time: the whole schedule (~28 h) in ~1 s, disabling after ~0.9 s.
-FAST = WebhookPolicy(timeout=0.5, concurrency=8, scale=0.00001, poll_seconds=0.05)
+# 1/100,000 of real time: the whole schedule (~28 h) in ~1 s, disabling after ~0.9 s. No
+# receiver here is slow on purpose, so the timeout is one a busy machine never reaches.
+FAST = WebhookPolicy(timeout=5, concurrency=8, scale=0.00001, poll_seconds=0.05)
 
 
 class Harness:
@@ -142,7 +143,7 @@ async def test_a_failing_endpoint_is_retried_while_another_is_served(harness: Ha
         working, _ = await harness.endpoint(BEA, healthy.url)
         await harness.queue(failing, "evt_a")
         await harness.queue(working, "evt_b")
-        await healthy.wait_for(1, timeout=2)
+        await healthy.wait_for(1)
         [delivery] = await harness.settled(failing, 1)
     assert delivery["status"] == "failed"
     assert delivery["attempts"] == len(broken.received) == FAST.max_attempts
@@ -160,9 +161,12 @@ async def test_a_failing_endpoint_is_retried_while_another_is_served(harness: Ha
 async def test_a_dead_endpoint_does_not_hold_up_the_others(
     settings: Settings, engine: AsyncEngine
 ) -> None:
-    policy = WebhookPolicy(timeout=0.5, concurrency=12, scale=0.001, poll_seconds=0.05)
+    # A timeout long enough that serving the healthy endpoint "at once" (within it) holds on
+    # a slow, busy machine too; every wait below is counted in timeouts.
+    timeout = 2.0
+    policy = WebhookPolicy(timeout=timeout, concurrency=12, scale=0.001, poll_seconds=0.05)
     running = Harness(settings, engine, policy)
-    dead, alive = Receiver(delay=5), Receiver()
+    dead, alive = Receiver(delay=3 * timeout), Receiver()
     async with serving(dead, alive):
         stuck, _ = await running.endpoint(ANN, dead.url)
         fine, _ = await running.endpoint(BEA, alive.url)
@@ -172,24 +176,24 @@ async def test_a_dead_endpoint_does_not_hold_up_the_others(
             await asyncio.sleep(0.1)
             started = time.monotonic()
             await running.queue(fine, *[f"evt_ok_{n}" for n in range(10)])
-            await alive.wait_for(10, timeout=3)
+            await alive.wait_for(10)
             took = time.monotonic() - started
             # The dead endpoint holds at most its cap of the pool; the rest serves the healthy
             # one at once instead of waiting out timeouts.
-            assert took < 0.45, took
+            assert took < 0.9 * timeout, took
             assert len(dead.received) <= policy.per_endpoint
             rows = await running.settled(fine, 10)
             assert all(r["status"] == "succeeded" for r in rows)
             # Once it has failed, only two attempts at a time go to it.
             first_round = len(dead.received)
-            await asyncio.sleep(1.6)  # three more timeouts
+            await asyncio.sleep(3.2 * timeout)  # three more timeouts
             assert len(dead.received) - first_round <= 3 * policy.per_failing_endpoint
         finally:
             await running.webhooks.sender.stop(grace=1)
     stuck_rows = await running.deliveries(stuck)
     timed_out = [a for r in stuck_rows for a in r["log"]]
     assert timed_out and all(a["error"].startswith("timeout") for a in timed_out)
-    assert all(a["latency_ms"] >= 450 for a in timed_out)
+    assert all(a["latency_ms"] >= 900 * timeout for a in timed_out)
 
 
 async def test_prolonged_failure_disables_the_endpoint_and_says_so(harness: Harness) -> None:
