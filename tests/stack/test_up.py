@@ -82,7 +82,7 @@ def test_the_gateways_request_id_and_trace_reach_the_service(stack: RunningStack
     request_id = response.headers["x-request-id"]
     assert UUID.match(request_id)
     record = stack.wait_for_log(
-        lambda r: r["event"] == "request" and r.get("request_id") == request_id, timeout=5
+        lambda r: r["event"] == "request" and r.get("request_id") == request_id
     )
     assert record["service"] == "auth"
     assert record["trace_id"] == request_id.replace("-", "")  # the gateway's traceparent
@@ -96,7 +96,7 @@ def test_the_callers_request_id_and_trace_are_kept(stack: RunningStack) -> None:
     )
     assert response.headers["x-request-id"] == "e2e-kept-1"
     record = stack.wait_for_log(
-        lambda r: r["event"] == "request" and r.get("request_id") == "e2e-kept-1", timeout=5
+        lambda r: r["event"] == "request" and r.get("request_id") == "e2e-kept-1"
     )
     assert record["trace_id"] == trace_id
 
@@ -104,9 +104,7 @@ def test_the_callers_request_id_and_trace_are_kept(stack: RunningStack) -> None:
 def test_a_killed_service_is_restarted(stack: RunningStack) -> None:
     before = stack.processes()["auth"]
     os.kill(before, signal.SIGKILL)
-    exited = stack.wait_for_log(
-        lambda r: r["event"] == "service exited" and r["service"] == "auth", timeout=10
-    )
+    exited = stack.wait_for_log(lambda r: r["event"] == "service exited" and r["service"] == "auth")
     assert exited["exit_code"] == -signal.SIGKILL
     assert exited["signal"] == "SIGKILL"
     assert exited["restart"] == 1
@@ -135,7 +133,7 @@ def test_a_killed_supervisor_leaves_no_orphans(private_stack: RunningStack) -> N
     assert set(children) == {"gateway", *SERVICES, *HELPERS}
     private_stack.process.kill()
     private_stack.process.wait()
-    deadline = time.monotonic() + 8
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         left = [name for name, pid in children.items() if proctree.is_running(pid)]
         if not left:
