@@ -28,6 +28,12 @@ class Counter:
     def __init__(self) -> None:
         self.created: list[str] = []
         self.gate: asyncio.Event | None = None
+        self.at_gate = asyncio.Event()  # a request is waiting there
+
+    async def reached_gate(self) -> None:
+        """Until a request holds its key, waiting at the gate (however slow the machine)."""
+        async with asyncio.timeout(30):
+            await self.at_gate.wait()
 
 
 def build_router(counter: Counter) -> APIRouter:
@@ -36,6 +42,7 @@ def build_router(counter: Counter) -> APIRouter:
     @router.post("/orders", status_code=201)
     async def create(order: Order) -> dict[str, object]:
         if counter.gate is not None:
+            counter.at_gate.set()
             await counter.gate.wait()
         counter.created.append(order.item)
         return {"id": len(counter.created), "item": order.item}
@@ -108,7 +115,7 @@ async def test_a_concurrent_repeat_is_told_to_retry(setup: tuple) -> None:  # ty
     first = asyncio.create_task(
         client.post("/orders", json={"item": "tea"}, headers={"idempotency-key": "k"})
     )
-    await asyncio.sleep(0.2)
+    await counter.reached_gate()
     second = await client.post("/orders", json={"item": "tea"}, headers={"idempotency-key": "k"})
     assert second.status_code == 409
     assert second.headers["retry-after"] == "1"
@@ -121,14 +128,16 @@ async def test_the_lease_is_renewed_while_the_first_runs(
     setup: tuple,  # type: ignore[type-arg]
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(idempotency, "RUNNING_LEASE", timedelta(seconds=0.3))
-    monkeypatch.setattr(idempotency, "RENEW_EVERY", 0.1)
+    # Renewed three times a lease: a busy machine's stall of a third of one does not lapse it.
+    monkeypatch.setattr(idempotency, "RUNNING_LEASE", timedelta(seconds=0.9))
+    monkeypatch.setattr(idempotency, "RENEW_EVERY", 0.3)
     client, counter, _ = setup
     counter.gate = asyncio.Event()
     first = asyncio.create_task(
         client.post("/orders", json={"item": "tea"}, headers={"idempotency-key": "k"})
     )
-    await asyncio.sleep(1.0)  # three leases long: alive, so still holding the key
+    await counter.reached_gate()
+    await asyncio.sleep(3.0)  # three leases long: alive, so still holding the key
     async with asyncio.timeout(5):  # taken over, the repeat would wait at the gate too
         second = await client.post(
             "/orders", json={"item": "tea"}, headers={"idempotency-key": "k"}
@@ -143,7 +152,8 @@ async def test_a_key_whose_request_died_is_taken_over(
     setup: tuple,  # type: ignore[type-arg]
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(idempotency, "RUNNING_LEASE", timedelta(seconds=0.3))
+    # Long enough that the first repeat comes within it on a busy machine too.
+    monkeypatch.setattr(idempotency, "RUNNING_LEASE", timedelta(seconds=2))
     client, counter, (engine, table) = setup
     await client.post("/orders", json={"item": "tea"}, headers={"idempotency-key": "done"})
     async with engine.begin() as conn:
@@ -158,7 +168,8 @@ async def test_a_key_whose_request_died_is_taken_over(
         )
     headers = {"idempotency-key": "died"}
     assert (await client.post("/orders", json={"item": "tea"}, headers=headers)).status_code == 409
-    await asyncio.sleep(0.4)
+    lapsed = now + idempotency.RUNNING_LEASE - datetime.now(UTC)
+    await asyncio.sleep(lapsed.total_seconds() + 0.1)
     retried = await client.post("/orders", json={"item": "tea"}, headers=headers)
     assert retried.status_code == 201
     assert counter.created == ["tea", "tea"]
