@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import event as sa_event
 
+from sticky.api.tap import SessionsWritten
 from tests.api.support import RunningApi
 from tests.conftest import problem
 
@@ -293,3 +295,21 @@ async def test_session_event_data_the_events_service_would_refuse_is_refused_her
         headers={"Sticky-Session": session_id},
     )
     assert fits.status_code == 202
+
+
+def test_the_sessions_written_forget_the_older_half_and_stay_out_of_the_gcs_sight() -> None:
+    written = SessionsWritten(6)
+    for session in ("ses_a", "ses_b", "ses_c"):  # half full: these become the older half
+        written.put(session, "usr_1 app_1 thg_1")
+    written.put("ses_d", "usr_1 app_1 thg_2")
+    written.put("ses_a", "usr_1 app_2 thg_1")  # written again, for another flow
+    assert written.get("ses_a") == "usr_1 app_2 thg_1"
+    assert written.get("ses_b") == "usr_1 app_1 thg_1"
+    written.put("ses_e", "usr_1 app_1 thg_1")  # half full again: the older half goes
+    assert written.get("ses_b") is None
+    assert written.get("ses_c") is None
+    assert written.get("ses_d") == "usr_1 app_1 thg_2"
+    assert written.get("ses_a") == "usr_1 app_2 thg_1"
+    gc.collect()
+    # Never tracked, never walked: a full collection's pause does not grow with them.
+    assert not any(gc.is_tracked(table) for table in vars(written).values())

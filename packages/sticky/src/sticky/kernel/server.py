@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import socket
 from typing import Any
 
 import uvicorn
@@ -21,4 +23,15 @@ def serve(app: Any, host: str, port: int, *, graceful_seconds: int = 10) -> None
         server_header=False,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
+
+
+class _Server(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Once the app has started, what it built (routes, models, clients, caches) lives as
+        long as the process: out of the garbage collector's sight, so that a full collection
+        walks only what requests made since. In the api under load, that took each one from
+        ~7 ms of CPU, every few seconds on the event loop's thread, to ~2.5 ms."""
+        await super().startup(sockets)
+        gc.collect()
+        gc.freeze()
