@@ -403,3 +403,23 @@ async def test_a_nul_in_the_url_is_a_400_on_every_backend(api: RunningApi) -> No
     fine = await api.client.get("/v1/things?tag=%2500", headers=api.owner(A))
     assert fine.status_code == 200
     assert fine.json()["data"] == []
+
+
+async def test_json_the_parser_gives_up_on_says_why(api: RunningApi) -> None:
+    """Not a syntax error: JSON the standard library's parser cannot read, a 400 that says
+    why (it was FastAPI's "There was an error parsing the body")."""
+    cases = {
+        b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}": "nested too deeply",
+        b'{"name": "a", "customData": {"n": ' + b"9" * 5000 + b"}}": "more digits than",
+        b'{"name": "caf\xe9"}': "not UTF-8: byte 13",
+    }
+    for body, reason in cases.items():
+        answer = await api.client.post(
+            "/v1/things",
+            content=body,
+            headers={**api.owner(A), "content-type": "application/json"},
+        )
+        problem(answer, 400, "malformed-json")
+        assert reason in answer.json()["detail"], answer.json()
+    listed = await api.client.get("/v1/things", headers=api.owner(A))
+    assert [thing["name"] for thing in listed.json()["data"]] == ["Test sticker"]

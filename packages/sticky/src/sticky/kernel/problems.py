@@ -201,6 +201,21 @@ def _allowed(request: Request) -> list[str]:
     ]
 
 
+# What FastAPI says of a body its JSON parser gave up on other than by a syntax error.
+_UNPARSED = "There was an error parsing the body"
+
+
+def _unreadable(cause: BaseException) -> str:
+    """Why the standard library's parser could not read a body, in the caller's terms."""
+    if isinstance(cause, RecursionError):
+        return "its objects and arrays are nested too deeply to read"
+    if isinstance(cause, UnicodeDecodeError):
+        return f"it is not UTF-8: byte {cause.start} is not valid there"
+    if "integer string conversion" in str(cause):
+        return "it holds a number with more digits than can be read"
+    return "it could not be read"
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error the app can produce an ``application/problem+json`` response."""
 
@@ -214,6 +229,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == _UNPARSED and exc.__cause__ is not None:
+            reason = _unreadable(exc.__cause__)
+            problem = bad_request(
+                f"The request body is not valid JSON ({reason}).", "malformed-json"
+            )
+            return problem_response(problem, request)
         slug, title = _STATUS_SLUGS.get(exc.status_code, ("error", "Error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 404 and detail == "Not Found":
