@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import event as sa_event
@@ -19,6 +20,14 @@ HTML = {"Accept": "text/html,application/xhtml+xml"}
 
 async def tap(api: RunningApi, thing_id: str, **kwargs: object):  # type: ignore[no-untyped-def]
     return await api.client.get(f"/t/{thing_id}", follow_redirects=False, **kwargs)  # type: ignore[arg-type]
+
+
+async def tapped(api: RunningApi) -> tuple[dict[str, Any], str]:
+    """A sticker of A's with a live flow, tapped once: the sticker, and the session made."""
+    flow = await api.flow(A, logic='return "https://shop.example/";')
+    thing = await api.thing(A, applicationId=flow["id"])
+    location = (await tap(api, thing["id"])).headers["location"]
+    return thing, parse_qs(urlsplit(location).query)["sessionId"][0]
 
 
 async def test_tap_redirects_where_the_live_logic_says_with_a_session(api: RunningApi) -> None:
@@ -183,15 +192,13 @@ async def test_go_flow_opens_a_live_flow_without_a_sticker(api: RunningApi) -> N
 
 
 async def test_a_session_reads_published_data_and_writes_only_itself(api: RunningApi) -> None:
-    flow = await api.flow(A, logic='return "https://shop.example/";')
-    thing = await api.thing(A, applicationId=flow["id"])
-    location = (await tap(api, thing["id"])).headers["location"]
-    session_id = parse_qs(urlsplit(location).query)["sessionId"][0]
+    thing, session_id = await tapped(api)
     as_session = {"Sticky-Session": session_id}
     assert (
         await api.client.get(f"/v1/things/{thing['id']}", headers=as_session)
     ).status_code == 200
-    published = await api.client.get(f"/v1/applications/{flow['id']}", headers=as_session)
+    flow_id = thing["applicationId"]
+    published = await api.client.get(f"/v1/applications/{flow_id}", headers=as_session)
     assert published.status_code == 200
     assert "logic" not in published.json()
     write = await api.client.post("/v1/things", json={"name": "x"}, headers=as_session)
@@ -236,10 +243,7 @@ async def test_a_session_event_type_the_events_service_would_refuse_is_refused_h
     api: RunningApi,
 ) -> None:
     # Accepted here but refused later, it would sit at the head of the ordered outbox forever.
-    flow = await api.flow(A, logic='return "https://shop.example/";')
-    thing = await api.thing(A, applicationId=flow["id"])
-    location = (await tap(api, thing["id"])).headers["location"]
-    session_id = parse_qs(urlsplit(location).query)["sessionId"][0]
+    _, session_id = await tapped(api)
     before = await api.outbox()
     for bad in ("X_", "X__DOOR", "x_door", "PAYMENT_CREATED", "SESSION_CART_REFUND"):
         refused = await api.client.post(
@@ -274,10 +278,7 @@ async def test_session_event_data_the_events_service_would_refuse_is_refused_her
     api: RunningApi,
 ) -> None:
     # These were a 202 "recorded", then refused by the events service for good: dead letters.
-    flow = await api.flow(A, logic='return "https://shop.example/";')
-    thing = await api.thing(A, applicationId=flow["id"])
-    location = (await tap(api, thing["id"])).headers["location"]
-    session_id = parse_qs(urlsplit(location).query)["sessionId"][0]
+    _, session_id = await tapped(api)
     before = await api.outbox()
     for body, field in (
         ({"type": "CHECK_IN", "customData": {"note": "x" * 70_000}}, "customData"),
