@@ -298,6 +298,38 @@ async def test_session_event_data_the_events_service_would_refuse_is_refused_her
     assert fits.status_code == 202
 
 
+async def test_what_a_session_names_must_be_its_merchants(api: RunningApi) -> None:
+    # Its events go into that merchant's log: a flow or sticker of nobody's is refused.
+    thing, session_id = await tapped(api)
+    theirs = await api.thing(B, applicationId=(await api.flow(B))["id"])
+    mine = await api.flow(A, logic='return "https://shop.example/other";')
+    as_session = {"Sticky-Session": session_id}
+    before = await api.outbox()
+    for body, field in (
+        ({"type": "CHECK_IN", "applicationId": "app_nope"}, "applicationId"),
+        ({"type": "CHECK_IN", "applicationId": theirs["applicationId"]}, "applicationId"),
+        ({"type": "CHECK_IN", "thingId": theirs["id"]}, "thingId"),
+    ):
+        refused = await api.client.post(
+            f"/v1/sessions/{session_id}/events", json=body, headers=as_session
+        )
+        assert problem(refused, 422, "validation-error")["errors"][0]["field"] == field, body
+    sector = await api.client.patch(
+        f"/v1/sessions/{session_id}",
+        json={"applicationId": "app_nope", "applicationSector": {"step": 1}},
+        headers=as_session,
+    )
+    assert problem(sector, 422, "validation-error")["errors"][0]["field"] == "applicationId"
+    assert len(await api.outbox()) == len(before)
+    named = {"type": "CHECK_IN", "applicationId": mine["id"], "thingId": thing["id"]}
+    accepted = await api.client.post(
+        f"/v1/sessions/{session_id}/events", json=named, headers=as_session
+    )
+    assert accepted.status_code == 202
+    [event] = (await api.outbox())[len(before) :]
+    assert (event["applicationId"], event["thingId"]) == (mine["id"], thing["id"])
+
+
 def test_the_sessions_written_forget_the_older_half_and_stay_out_of_the_gcs_sight() -> None:
     written = SessionsWritten(6)
     for session in ("ses_a", "ses_b", "ses_c"):  # half full: these become the older half

@@ -66,6 +66,21 @@ async def _out(api: Api, row: Row, application_id: str | None) -> SessionOut:
     )
 
 
+async def _check_references(
+    api: Api, user_id: str, application_id: str | None, thing_id: str | None
+) -> None:
+    """What a session names must be its merchant's: its events go into that merchant's log,
+    and a flow or sticker of nobody's there would be noise no filter explains."""
+    errors = []
+    async with api.store.reading() as tx:
+        if application_id and await tx.applications.get(user_id, application_id) is None:
+            errors.append(FieldError("applicationId", "names no application of this account"))
+        if thing_id and await tx.things.get(user_id, thing_id) is None:
+            errors.append(FieldError("thingId", "names no thing of this account"))
+    if errors:
+        raise validation_failed(errors)
+
+
 @router.get("/{session_id}", response_model=SessionOut)
 async def get(
     session_id: str,
@@ -86,6 +101,7 @@ async def update(
     if caller.scope != "session":
         caller.require_write(Resource.APPLICATIONS)
     row = await _session(api, caller, session_id)
+    await _check_references(api, row["user_id"], body.application_id, None)
     application_id = body.application_id or row["application_id"]
     if body.application_sector is not None and not application_id:
         raise validation_failed(
@@ -123,6 +139,7 @@ async def record(session_id: str, body: SessionEvent, caller: CallerDep, api: Ap
                 )
             ]
         )
+    await _check_references(api, row["user_id"], body.application_id, body.thing_id)
     event = tap_event(
         body.type,
         user_id=row["user_id"],
