@@ -13,8 +13,8 @@ from sticky.api.models import (
     PublishedApplicationOut,
     ThingOut,
 )
-from sticky.api.store import Row
-from sticky.kernel.problems import bad_request, not_found
+from sticky.api.store import Row, Transaction
+from sticky.kernel.problems import FieldError, bad_request, not_found, validation_failed
 
 THING_FIELDS = (
     "id",
@@ -32,6 +32,29 @@ THING_FIELDS = (
     "created_at",
     "updated_at",
 )
+
+
+async def check_references(
+    tx: Transaction,
+    user_id: str,
+    *,
+    application_id: str | None = None,
+    product_id: str | None = None,
+    thing_id: str | None = None,
+) -> None:
+    """A 422 naming each id given that is no record of ``user_id``'s."""
+    named = (
+        ("applicationId", "application", tx.applications, application_id),
+        ("productId", "product", tx.products, product_id),
+        ("thingId", "thing", tx.things, thing_id),
+    )
+    errors = [
+        FieldError(field, f"names no {kind} of this account")
+        for field, kind, owned, id_ in named
+        if id_ and await owned.get(user_id, id_) is None
+    ]
+    if errors:
+        raise validation_failed(errors)
 
 
 def thing_out(row: Row, url: str) -> ThingOut:

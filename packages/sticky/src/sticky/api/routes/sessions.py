@@ -17,7 +17,7 @@ from sticky.api.recorder import Writes
 from sticky.api.store import Row
 from sticky.api.store.sessions import USER_SECTOR
 from sticky.api.tap import tap_event
-from sticky.api.views import missing
+from sticky.api.views import check_references, missing
 from sticky.kernel.event_types import is_custom_type
 from sticky.kernel.problems import FieldError, forbidden, validation_failed
 from sticky.kernel.service import json_response
@@ -66,21 +66,6 @@ async def _out(api: Api, row: Row, application_id: str | None) -> SessionOut:
     )
 
 
-async def _check_references(
-    api: Api, user_id: str, application_id: str | None, thing_id: str | None
-) -> None:
-    """What a session names must be its merchant's: its events go into that merchant's log,
-    and a flow or sticker of nobody's there would be noise no filter explains."""
-    errors = []
-    async with api.store.reading() as tx:
-        if application_id and await tx.applications.get(user_id, application_id) is None:
-            errors.append(FieldError("applicationId", "names no application of this account"))
-        if thing_id and await tx.things.get(user_id, thing_id) is None:
-            errors.append(FieldError("thingId", "names no thing of this account"))
-    if errors:
-        raise validation_failed(errors)
-
-
 @router.get("/{session_id}", response_model=SessionOut)
 async def get(
     session_id: str,
@@ -101,7 +86,8 @@ async def update(
     if caller.scope != "session":
         caller.require_write(Resource.APPLICATIONS)
     row = await _session(api, caller, session_id)
-    await _check_references(api, row["user_id"], body.application_id, None)
+    async with api.store.reading() as tx:
+        await check_references(tx, row["user_id"], application_id=body.application_id)
     application_id = body.application_id or row["application_id"]
     if body.application_sector is not None and not application_id:
         raise validation_failed(
@@ -139,7 +125,11 @@ async def record(session_id: str, body: SessionEvent, caller: CallerDep, api: Ap
                 )
             ]
         )
-    await _check_references(api, row["user_id"], body.application_id, body.thing_id)
+    # Its events go into the merchant's log: a flow or sticker of nobody's there is noise.
+    async with api.store.reading() as tx:
+        await check_references(
+            tx, row["user_id"], application_id=body.application_id, thing_id=body.thing_id
+        )
     event = tap_event(
         body.type,
         user_id=row["user_id"],

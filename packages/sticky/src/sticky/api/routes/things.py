@@ -30,10 +30,10 @@ from sticky.api.models import (
     ThingUpdate,
     to_columns,
 )
-from sticky.api.store import Cursor, InvalidCursor, Transaction
+from sticky.api.store import Cursor, InvalidCursor
 from sticky.api.store.owned import json_list_has
 from sticky.api.store.tables import things
-from sticky.api.views import THING_FIELDS, bad_cursor, missing, thing_out
+from sticky.api.views import THING_FIELDS, bad_cursor, check_references, missing, thing_out
 from sticky.kernel.database import is_sqlite
 from sticky.kernel.problems import FieldError, bad_request, validation_failed
 from sticky.kernel.storable import check_storable
@@ -41,18 +41,6 @@ from sticky.kernel.storable import check_storable
 router = APIRouter(prefix="/v1/things", tags=["things"])
 
 _EXPORT_PAGE = 1000
-
-
-async def _check_references(
-    tx: Transaction, user_id: str, application_id: str | None, product_id: str | None
-) -> None:
-    errors = []
-    if application_id and await tx.applications.get(user_id, application_id) is None:
-        errors.append(FieldError("applicationId", "names no application of this account"))
-    if product_id and await tx.products.get(user_id, product_id) is None:
-        errors.append(FieldError("productId", "names no product of this account"))
-    if errors:
-        raise validation_failed(errors)
 
 
 def _row(api: Api, user_id: str, fields: dict[str, Any], name: str) -> dict[str, Any]:
@@ -74,7 +62,9 @@ async def create(body: ThingCreate, caller: CallerDep, api: ApiDep) -> ThingOut:
     fields = to_columns(body, exclude=frozenset({"name"}))
     row = _row(api, caller.user_id, fields, body.name)
     async with api.store.transaction() as tx:
-        await _check_references(tx, caller.user_id, body.application_id, body.product_id)
+        await check_references(
+            tx, caller.user_id, application_id=body.application_id, product_id=body.product_id
+        )
         await tx.things.insert(row)
     return thing_out(row, api.thing_url(row["id"]))
 
@@ -130,7 +120,9 @@ async def create_many(body: ThingBulkCreate, caller: CallerDep, api: ApiDep) -> 
         for name in _names(body.name_pattern, body.start, body.count)
     ]
     async with api.store.transaction() as tx:
-        await _check_references(tx, caller.user_id, body.application_id, body.product_id)
+        await check_references(
+            tx, caller.user_id, application_id=body.application_id, product_id=body.product_id
+        )
         await tx.things.insert(*rows)
     return ThingList(data=[thing_out(row, api.thing_url(row["id"])) for row in rows])
 
@@ -298,8 +290,11 @@ async def update(thing_id: str, body: ThingUpdate, caller: CallerDep, api: ApiDe
             raise validation_failed([FieldError(to_camel(required), "cannot be null")])
     values["updated_at"] = api.now()
     async with api.store.transaction() as tx:
-        await _check_references(
-            tx, caller.user_id, values.get("application_id"), values.get("product_id")
+        await check_references(
+            tx,
+            caller.user_id,
+            application_id=values.get("application_id"),
+            product_id=values.get("product_id"),
         )
         row = await tx.things.update(caller.user_id, thing_id, values)
     if row is None:
