@@ -21,15 +21,18 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from sticky.kernel.event_types import MAX_CUSTOM_DATA_BYTES, REF_ID_PATTERN
 from sticky.kernel.storable import check_storable
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 # No control characters: the events service refuses them in the ids an event names.
-Ref = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Ref = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=REF_ID_PATTERN)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 TheirId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Url = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://\S+$")]
+_URL_PATTERN = r"^https?://\S+$"
+_URL_MAX = 2048
+Url = Annotated[str, StringConstraints(max_length=_URL_MAX, pattern=_URL_PATTERN)]
 CustomData = Annotated[dict[str, Any], Field(max_length=100)]
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -154,13 +157,13 @@ class SheetRequest(Incoming):
 # Applications --------------------------------------------------------------------------------
 
 Logic = Annotated[str, StringConstraints(max_length=100_000)]
-_URL = re.compile(r"^https?://\S+$")
+_URL = re.compile(_URL_PATTERN)
 
 
 def _settings(value: dict[str, Any]) -> dict[str, Any]:
     """``consumerAppUrl`` is where taps without logic go: a redirect needs an http(s) URL."""
     url = value.get("consumerAppUrl")
-    if url is not None and not (isinstance(url, str) and len(url) <= 2048 and _URL.match(url)):
+    if url is not None and not (isinstance(url, str) and len(url) <= _URL_MAX and _URL.match(url)):
         raise ValueError("consumerAppUrl must be an absolute http(s) URL (or null)")
     return value
 
@@ -358,15 +361,12 @@ class SessionOut(Outgoing):
     updated_at: datetime
 
 
-# The events service's limit: larger data, accepted here, would be refused there for good.
-MAX_EVENT_DATA_BYTES = 64 * 1024
-
-
 def _event_data(value: dict[str, Any]) -> dict[str, Any]:
+    """The events service's limit: larger data, accepted here, would be refused there."""
     check_storable(value)  # before orjson, which raises TypeError past 64 bits
     size = len(orjson.dumps(value))
-    if size > MAX_EVENT_DATA_BYTES:
-        raise ValueError(f"is {size} bytes as JSON, more than the limit of {MAX_EVENT_DATA_BYTES}")
+    if size > MAX_CUSTOM_DATA_BYTES:
+        raise ValueError(f"is {size} bytes as JSON, more than the limit of {MAX_CUSTOM_DATA_BYTES}")
     return value
 
 

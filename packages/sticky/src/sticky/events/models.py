@@ -11,10 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic.alias_generators import to_camel
 
 from sticky.events.domain import EVENT_ID_PATTERN, MAX_POSITION, NO_STREAM, STREAM_PATTERN
-from sticky.kernel.event_types import BUILTIN_TYPES, is_event_type
+from sticky.kernel.event_types import (
+    BUILTIN_TYPES,
+    MAX_CUSTOM_DATA_BYTES,
+    REF_ID_PATTERN,
+    is_event_type,
+)
 
 MAX_BATCH = 10_000
-MAX_CUSTOM_DATA_BYTES = 64 * 1024
 # Times a day inside the calendar's ends: at the ends themselves, converting to UTC or rounding
 # to the hour or day (the rollups) overflows.
 EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
@@ -22,11 +26,7 @@ LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
 EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN)]
 StreamName = Annotated[str, StringConstraints(pattern=STREAM_PATTERN)]
-# Ids of things, applications, sessions, payments and users: opaque, but bounded, and free of
-# control characters (PostgreSQL cannot store NUL in text; none belongs in an id).
-RefId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
+RefId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=REF_ID_PATTERN)]
 
 
 def check_time(value: datetime) -> datetime:

@@ -1,5 +1,7 @@
 """The event types on the wire: one list for the events service, which refuses any other, and
-for every service that names or checks a type before sending it there."""
+for every service that names or checks a type before sending it there; with the rules for
+the ids and data an event carries, which such a service checks first too (what it accepted
+and the events service then refused would wait in its outbox for good)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,12 @@ BUILTIN_TYPES = frozenset(
         "PAYMENT_CREATED",
     }
 )
+# Ids an event names (things, applications, sessions, payments, users): opaque, but free of
+# control characters (PostgreSQL cannot store NUL in text; none belongs in an id).
+REF_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# An event's customData, as JSON.
+MAX_CUSTOM_DATA_BYTES = 64 * 1024
+
 # Custom types: X_ then upper-case letters, digits and underscores (X_DOOR_OPENED).
 CUSTOM_TYPE_PATTERN = r"^X_[A-Z0-9][A-Z0-9_]{0,62}$"
 _CUSTOM_TYPE = re.compile(CUSTOM_TYPE_PATTERN)
