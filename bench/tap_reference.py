@@ -21,12 +21,11 @@ proxy settings. Each round runs, for each side in turn: new phones (no cookie) o
 without logic, then on a flow with logic, saturated by ``--connections``; then taps sent at
 ``--rate`` taps/s (open loop, logic). Rounds alternate which side goes first.
 
-What the two do per tap is not the same, and the table says where Sticky does more: it keeps
-a consumer session per phone, locates the tap (geo), runs logic in a V8 isolate with a memory
-limit as well as a time limit, and waits for its writes to reach the disk (group commit)
-before the 302, so an acknowledged tap survives a power cut; the reference's last commits
-before a crash can be lost. Its events then go through an outbox to a separate events
-service, which the reference has no equivalent of.
+Both commit a tap's write before its 302 (WAL, ``synchronous=NORMAL``). What else they do
+per tap is not the same, and Sticky does more: it keeps a consumer session per phone, runs the
+logic in a V8 isolate with a memory limit as well as a time limit, locates the tap, and hands
+its event through an outbox to a separate events service that writes it again in the event
+log; the reference has none of these.
 """
 
 from __future__ import annotations
