@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -66,6 +67,29 @@ async def test_tap_redirects_where_the_live_logic_says_with_a_session(api: Runni
     assert reads[0]["userId"] == A
     assert reads[0]["sessionId"] == session_id
     assert reads[0]["customData"]["applicationVersion"] == 1
+
+
+async def test_sessions_and_events_sort_as_they_were_made_and_old_cookies_still_work(
+    api: RunningApi,
+) -> None:
+    flow = await api.flow(A, logic='return "https://shop.example/";')
+    thing = await api.thing(A, applicationId=flow["id"])
+    made = []
+    for _ in range(3):
+        location = (await tap(api, thing["id"])).headers["location"]
+        made.append(parse_qs(urlsplit(location).query)["sessionId"][0])
+        await asyncio.sleep(0.002)  # the next millisecond
+    assert made == sorted(made)
+    assert all(re.fullmatch(r"ses_[0-9a-km-z]{29}", session) for session in made)
+    # A cookie from before session ids began with their time keeps its session.
+    old = "ses_" + "k" * 20
+    again = await tap(api, thing["id"], headers={"Cookie": f"sticky-sessionid={old}"})
+    assert parse_qs(urlsplit(again.headers["location"]).query)["sessionId"] == [old]
+    assert "set-cookie" not in again.headers
+    ids = [e["id"] for e in await api.outbox() if e["type"] == "SESSION_READ"]
+    assert len(ids) == 4
+    assert ids == sorted(ids)
+    assert all(re.fullmatch(r"evt_[0-9a-km-z]{29}", event_id) for event_id in ids)
 
 
 async def test_taps_arriving_together_read_the_sticker_and_its_flow_once(

@@ -181,5 +181,5 @@ def _check_session_id(session_id: str, *others: str | None) -> None:
     if not session_id or not session_id.isprintable() or any(c.isspace() for c in session_id):
         raise StickyError(
             f"{mask(session_id)} is not a session id: it is the sessionId a tap's redirect"
-            " carries (ses_ and 20 letters or digits)."
+            " carries (ses_ and letters or digits)."
         )

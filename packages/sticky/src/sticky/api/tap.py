@@ -30,14 +30,15 @@ from sticky.api.sandbox import LogicFailure
 from sticky.api.store import Row, Store
 from sticky.api.store.sessions import SessionSeen
 from sticky.api.store.tables import application_versions, applications, things
-from sticky.kernel.ids import new_id, random_string
+from sticky.kernel.ids import ordered_id
 from sticky.kernel.privacy import anonymize_ip
 
 CACHE_SECONDS = 5.0
 REFRESH_SECONDS = 1.0  # a busy entry is read again in its last second (see api.cache)
 _CACHE_SIZE = 50_000
 SESSION_COOKIE = "sticky-sessionid"
-_SESSION_ID = re.compile(r"^ses_[0-9a-km-z]{20}$")
+# A session id starts with the time it was made; ids from before that began are still good.
+_SESSION_ID = re.compile(r"^ses_(?:[0-9a-km-z]{9})?[0-9a-km-z]{20}$")
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ class Taps:
                 return cookie, False, None
             self._seen.put(cookie, seen)
             return cookie, False, SessionSeen(cookie, user_id, application_id, thing_id, now)
-        session_id = f"ses_{random_string(20)}"
+        session_id = ordered_id("ses")
         self._seen.put(session_id, seen)
         row = SessionSeen(session_id, user_id, application_id, thing_id, now)
         return session_id, not kid_safe, row
@@ -295,7 +296,7 @@ def tap_event(
     created_at: Any,
 ) -> dict[str, Any]:
     return {
-        "id": new_id("evt"),
+        "id": ordered_id("evt"),
         "type": type_,
         "userId": user_id,
         "applicationId": application_id,

@@ -28,7 +28,7 @@ from sticky.events.exports import Exports
 from sticky.events.live import Appends, Timing
 from sticky.events.models import EventIn
 from sticky.events.port import EventStore
-from sticky.kernel.ids import random_string
+from sticky.kernel.ids import random_string, time_part
 from sticky.kernel.problems import (
     FieldError,
     Problem,
@@ -89,9 +89,11 @@ def to_new_events(
     errors: list[FieldError] = []
     events: list[NewEvent] = []
     federated = principal.team_member_id if principal.scope == Scope.TEAM_MEMBER else None
-    # One draw of randomness for every id the batch lacks (new_id's format: evt_ + 20).
+    # One draw of randomness for every id the batch lacks (ordered_id's format: evt_, the
+    # time, 20 random characters).
     drawn = random_string(_ID_LENGTH * sum(1 for item in items if item.id is None))
-    fresh = (f"evt_{drawn[i : i + _ID_LENGTH]}" for i in range(0, len(drawn), _ID_LENGTH))
+    made = time_part()
+    fresh = (f"evt_{made}{drawn[i : i + _ID_LENGTH]}" for i in range(0, len(drawn), _ID_LENGTH))
     for index, item in enumerate(items):
         owner = principal.user_id
         if principal.scope == Scope.SERVICE:

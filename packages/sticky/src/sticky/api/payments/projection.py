@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sticky.kernel.ids import new_id
+from sticky.kernel.ids import ordered_id
 
 PAYMENT_CREATED = "PAYMENT_CREATED"
 SESSION_CART_PAY = "SESSION_CART_PAY"
@@ -77,7 +77,7 @@ def payment_event(
     the first event): the event appends at ``version + 1`` only if the stream is still there.
     """
     return {
-        "id": new_id("evt"),
+        "id": ordered_id("evt"),
         "type": type_,
         "userId": payment["user_id"],
         "applicationId": payment["application_id"],
