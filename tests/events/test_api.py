@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,19 @@ async def test_only_the_ids_callers_chose_are_looked_up(
         again = await ev.append(ANN, mine)
         assert again[0]["duplicate"] is True and again[0]["position"] == done[1]["position"]
         assert len(await ev.everything()) == 3
+
+
+async def test_generated_ids_start_with_the_time_they_were_stored(
+    settings: Settings, events_db: str
+) -> None:
+    async with running_events(settings, events_db) as ev:
+        first = await ev.append(ANN, {"type": "CHECK_IN"}, {"type": "CHECK_IN"})
+        await asyncio.sleep(0.002)  # the next millisecond
+        second = await ev.append(ANN, {"type": "CHECK_IN"})
+        ids = [d["id"] for d in first + second]
+        assert all(re.fullmatch(r"evt_[0-9a-km-z]{29}", event_id) for event_id in ids)
+        assert len(set(ids)) == 3
+        assert max(ids[:2]) < ids[2]  # a later batch's ids sort after an earlier one's
 
 
 async def test_stats_come_from_the_projection(settings: Settings, events_db: str) -> None:
