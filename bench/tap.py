@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import orjson
@@ -168,9 +169,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measured(stack: RunningStack, run: Callable[[], WrkRun]) -> WrkRun:
-    """``run``, with the CPU each of the stack's processes spent per tap during it."""
-    pids = stack.processes()
+class Measurable(Protocol):
+    def processes(self) -> dict[str, int]: ...
+
+
+def measured(platform: Measurable, run: Callable[[], WrkRun]) -> WrkRun:
+    """``run``, with the CPU each of the platform's processes spent per tap during it."""
+    pids = platform.processes()
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     result = run()
     for name, pid in pids.items():

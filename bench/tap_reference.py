@@ -52,7 +52,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.tap import LOGIC, RATE_CONNECTIONS, WrkRun, cpu_seconds, post, wrk
+from bench.tap import LOGIC, RATE_CONNECTIONS, WrkRun, measured, post, wrk
 from sticky.stack.gateway import caddy_command, caddy_environment, write_config
 from sticky.stack.registry import find
 from tests.conftest import free_port
@@ -131,16 +131,6 @@ def behind_gateway(
         for process in (gateway, upstream):
             process.terminate()
             process.wait(10)
-
-
-def measured(side: Side, run: Callable[[], WrkRun]) -> WrkRun:
-    """``run``, with the CPU each of the side's processes spent per tap during it."""
-    pids = side.processes()
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    result = run()
-    for name, pid in pids.items():
-        result.cpu_us[name] = (cpu_seconds(pid) - before[name]) / max(result.requests, 1) * 1e6
-    return result
 
 
 def round_of(side: Side, seconds: int, connections: int, rate: int) -> list[WrkRun]:
