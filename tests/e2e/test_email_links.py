@@ -23,6 +23,9 @@ def open_latest_email(page: Any, stack: RunningStack, to: str, subject: str) -> 
     page.get_by_placeholder("Filter by recipient").fill(to)
     page.get_by_role("button", name="Filter").click()
     page.get_by_text(subject).first.click()
+    # The links are clicked once the message page and its frame have loaded: in CI, a click
+    # made while they were still loading once opened no new page.
+    page.wait_for_url("**/mail/messages/**", wait_until="load")
 
 
 def test_confirm_email_and_reset_password_in_a_browser(stack: RunningStack, page: Any) -> None:
