@@ -6,7 +6,7 @@ import random
 import re
 import time
 
-from sticky.kernel.ids import TIME_PART_LENGTH, new_id, ordered_id, time_part
+from sticky.kernel.ids import TIME_PART_LENGTH, new_id, ordered_id, ordered_ids, time_part
 
 ALPHABET = "0123456789abcdefghijkmnopqrstuvwxyz"
 
@@ -39,3 +39,14 @@ def test_ordered_ids_sort_as_made_and_are_as_unguessable_as_new_ids() -> None:
     # Within one millisecond the 20 random characters still differ.
     same_moment = {ordered_id("evt")[4 + TIME_PART_LENGTH :] for _ in range(1000)}
     assert len(same_moment) == 1000
+
+
+def test_ordered_ids_made_together_share_their_time_and_not_their_randomness() -> None:
+    assert ordered_ids("evt", 0) == []
+    before = time_part()
+    made = ordered_ids("evt", 1000)
+    after = time_part()
+    assert len(set(made)) == 1000
+    assert all(re.fullmatch(r"evt_[0-9a-km-z]{29}", made_id) for made_id in made)
+    assert len({made_id[4 : 4 + TIME_PART_LENGTH] for made_id in made}) == 1
+    assert before <= made[0][4 : 4 + TIME_PART_LENGTH] <= after

@@ -28,7 +28,7 @@ from sticky.events.exports import Exports
 from sticky.events.live import Appends, Timing
 from sticky.events.models import EventIn
 from sticky.events.port import EventStore
-from sticky.kernel.ids import random_string, time_part
+from sticky.kernel.ids import ordered_ids
 from sticky.kernel.problems import (
     FieldError,
     Problem,
@@ -42,7 +42,6 @@ from sticky.kernel.tokens import Principal, Scope
 
 READ = "events:read"
 WRITE = "events:write"
-_ID_LENGTH = 20
 
 
 def _allowed(principal: Principal, permission: str) -> None:
@@ -89,11 +88,7 @@ def to_new_events(
     errors: list[FieldError] = []
     events: list[NewEvent] = []
     federated = principal.team_member_id if principal.scope == Scope.TEAM_MEMBER else None
-    # One draw of randomness for every id the batch lacks (ordered_id's format: evt_, the
-    # time, 20 random characters).
-    drawn = random_string(_ID_LENGTH * sum(1 for item in items if item.id is None))
-    made = time_part()
-    fresh = (f"evt_{made}{drawn[i : i + _ID_LENGTH]}" for i in range(0, len(drawn), _ID_LENGTH))
+    fresh = iter(ordered_ids("evt", sum(1 for item in items if item.id is None)))
     for index, item in enumerate(items):
         owner = principal.user_id
         if principal.scope == Scope.SERVICE:

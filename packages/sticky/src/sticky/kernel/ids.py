@@ -50,3 +50,11 @@ def ordered_id(prefix: str, length: int = 20) -> str:
     """``ses_0sxa0k0hk`` + 20 random characters: as unguessable as :func:`new_id`, and
     later ids sort after earlier ones (within a millisecond, at random)."""
     return f"{prefix}_{time_part()}{random_string(length)}"
+
+
+def ordered_ids(prefix: str, count: int, length: int = 20) -> list[str]:
+    """``count`` of :func:`ordered_id`'s, from one draw of randomness: an append of 10,000
+    events may need 10,000 ids."""
+    made = f"{prefix}_{time_part()}"
+    drawn = random_string(length * count)
+    return [made + drawn[i : i + length] for i in range(0, length * count, length)]
