@@ -99,8 +99,8 @@ def behind_gateway(
     stack: RunningStack, root: Path, name: str, command: Callable[[int], list[str]], probe: str
 ) -> Iterator[tuple[str, Callable[[], dict[str, int]]]]:
     """``command(port)`` on a free port, behind a Caddy running Sticky's own gateway
-    configuration with the api's address pointing at it; yields the gateway's URL's processes
-    once ``probe`` answers 302 through it: the gateway's URL, and a map of the processes."""
+    configuration with the api's address pointing at it. Once ``probe`` answers 302 through
+    the gateway, yields the gateway's URL and a function mapping names to the processes."""
     root.mkdir(parents=True, exist_ok=True)
     upstream_port, gateway_port = free_port(), free_port()
     while gateway_port == upstream_port:
